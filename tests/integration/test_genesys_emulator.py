@@ -1,0 +1,601 @@
+"""Tests of the Genesys Cloud emulator itself, over real HTTP with ``requests``."""
+
+from __future__ import annotations
+
+import base64
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, GenesysEmulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+AUTH_FAILED = {
+    "error": "invalid_client",
+    "description": "authentication failed",
+    "error_description": "authentication failed",
+}
+CLIENT_NOT_FOUND = {
+    "error": "invalid_client",
+    "description": "client not found",
+    "error_description": "client not found",
+}
+RATE_LIMITED = {
+    "error": "invalid_request",
+    "description": "rate limit exceeded; retry later",
+    "error_description": "rate limit exceeded; retry later",
+}
+UNAUTHORIZED_CLIENT = {
+    "error": "unauthorized_client",
+    "description": "client is not authorized to use the client_credential grant type",
+    "error_description": "client is not authorized to use the client_credential grant type",
+}
+
+
+@pytest.fixture
+def emulator_local() -> Iterator[GenesysEmulator]:
+    """A fresh emulator per test, with a small API limit so 429s are cheap."""
+    with GenesysEmulator(api_rate_limit=3) as emu:
+        yield emu
+
+
+def mint(
+    emu: GenesysEmulator,
+    client_id: str,
+    secret: str,
+    grant_type: str | None = "client_credentials",
+) -> requests.Response:
+    data = {} if grant_type is None else {"grant_type": grant_type}
+    return requests.post(
+        f"{emu.url}/oauth/token",
+        auth=(client_id, secret),
+        data=data,
+        headers=FORM,
+        timeout=5,
+    )
+
+
+def token_for(emu: GenesysEmulator, client_id: str, secret: str) -> str:
+    response = mint(emu, client_id, secret)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def api(
+    emu: GenesysEmulator,
+    path: str,
+    token: str | None,
+    method: str = "GET",
+    **kwargs: Any,
+) -> requests.Response:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return requests.request(
+        method, f"{emu.url}{path}", headers=headers, timeout=5, **kwargs
+    )
+
+
+def control(emu: GenesysEmulator, op: str, **kwargs: Any) -> requests.Response:
+    return requests.post(
+        f"{emu.url}/__emulator/control", json={"op": op, **kwargs}, timeout=5
+    )
+
+
+def assert_platform_error(
+    response: requests.Response, status: int, code: str, message: str | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    if message is not None:
+        assert body["message"] == message
+    assert body["details"] == []
+    assert body["errors"] == []
+    assert body["contextId"] == response.headers["ININ-Correlation-Id"]
+    return body
+
+
+# ---------------------------------------------------------------- token endpoint
+def test_successful_mint_shape(emulator_local: GenesysEmulator) -> None:
+    client = emulator_local.add_client()
+    assert len(client.secret) >= 43
+    response = mint(emulator_local, client.client_id, client.secret)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 86399
+    assert re.fullmatch(r"[A-Za-z0-9_-]{70,100}", body["access_token"])
+    assert emulator_local.issued_tokens(client.client_id) == [body["access_token"]]
+    assert emulator_local.mints(client.client_id) == 1
+
+
+@pytest.mark.parametrize(("lifetime", "expires_in"), [(1, 1), (2, 1), (300, 299)])
+def test_expires_in_is_lifetime_minus_one(
+    emulator_local: GenesysEmulator, lifetime: int, expires_in: int
+) -> None:
+    client = emulator_local.add_client("short", "s3cret", lifetime=lifetime)
+    assert (
+        mint(emulator_local, "short", client.secret).json()["expires_in"] == expires_in
+    )
+
+
+def test_token_endpoint_rejects_bad_credentials(
+    emulator_local: GenesysEmulator,
+) -> None:
+    emulator_local.add_client("cid", "right")
+    wrong = mint(emulator_local, "cid", "wrong")
+    assert (wrong.status_code, wrong.json()) == (401, AUTH_FAILED)
+    unknown = mint(emulator_local, "nobody", "right")
+    assert (unknown.status_code, unknown.json()) == (401, CLIENT_NOT_FOUND)
+
+    url = f"{emulator_local.url}/oauth/token"
+    body = "grant_type=client_credentials"
+    missing = requests.post(url, data=body, headers=FORM, timeout=5)
+    assert (missing.status_code, missing.json()) == (401, AUTH_FAILED)
+    garbled = requests.post(
+        url,
+        data=body,
+        headers={**FORM, "Authorization": "Basic !!notbase64"},
+        timeout=5,
+    )
+    assert (garbled.status_code, garbled.json()) == (401, AUTH_FAILED)
+    no_colon = base64.b64encode(b"cid-right").decode()
+    odd = requests.post(
+        url,
+        data=body,
+        headers={**FORM, "Authorization": f"Basic {no_colon}"},
+        timeout=5,
+    )
+    assert (odd.status_code, odd.json()) == (401, AUTH_FAILED)
+    assert emulator_local.mints() == 0
+    assert emulator_local.counts()["token"]["errors"] == {"invalid_client": 5}
+
+
+@pytest.mark.parametrize("state", ["disabled", "inactive"])
+def test_disabled_and_inactive_clients_cannot_mint(
+    emulator_local: GenesysEmulator, state: str
+) -> None:
+    emulator_local.add_client("cid", "sec", state=state)
+    response = mint(emulator_local, "cid", "sec")
+    assert (response.status_code, response.json()) == (401, AUTH_FAILED)
+
+
+def test_grant_type_errors(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("cc", "sec")
+    emulator_local.add_client("code-only", "sec", grant_type="code")
+    not_enabled = mint(emulator_local, "code-only", "sec")
+    assert (not_enabled.status_code, not_enabled.json()) == (400, UNAUTHORIZED_CLIENT)
+    other_grant = mint(emulator_local, "cc", "sec", grant_type="password")
+    assert (other_grant.status_code, other_grant.json()) == (400, UNAUTHORIZED_CLIENT)
+    missing = mint(emulator_local, "cc", "sec", grant_type=None)
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
+    errors = emulator_local.counts()["token"]["errors"]
+    assert errors == {"unauthorized_client": 2, "invalid_request": 1}
+
+
+def test_token_rate_limit_is_400_invalid_request(
+    emulator_local: GenesysEmulator,
+) -> None:
+    emulator_local.token_rate_limit = 2
+    emulator_local.add_client("a", "sec")
+    emulator_local.add_client("b", "sec")
+    assert [mint(emulator_local, "a", "sec").status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    limited = mint(emulator_local, "a", "sec")
+    assert (limited.status_code, limited.json()) == (400, RATE_LIMITED)
+    assert "Retry-After" not in limited.headers
+    assert mint(emulator_local, "b", "sec").status_code == 200  # limit is per client
+    assert emulator_local.mints("a") == 2
+    assert emulator_local.counts()["token"]["errors"] == {"rate_limited": 1}
+
+
+def test_rate_limit_next_on_token_endpoint(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.rate_limit_next(2)
+    first, second, third = (mint(emulator_local, "a", "sec") for _ in range(3))
+    assert (first.status_code, first.json()) == (400, RATE_LIMITED)
+    assert "Retry-After" not in first.headers
+    assert second.status_code == 400
+    assert third.status_code == 200
+
+    emulator_local.token_rate_limit_retry_after = 7  # the optional switch
+    emulator_local.rate_limit_next(1)
+    assert mint(emulator_local, "a", "sec").headers["Retry-After"] == "7"
+
+
+def test_fail_next_on_both_endpoints(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.fail_next(1, status=502)
+    assert_platform_error(mint(emulator_local, "a", "sec"), 502, "bad.gateway")
+    token = token_for(emulator_local, "a", "sec")
+    emulator_local.fail_next(2, endpoint="api")
+    for _ in range(2):
+        assert_platform_error(
+            api(emulator_local, "/api/v2/organizations/me", token),
+            503,
+            "service.unavailable",
+            "Service Unavailable",
+        )
+    assert api(emulator_local, "/api/v2/organizations/me", token).status_code == 200
+
+
+def test_latency_is_per_endpoint_group(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    emulator_local.set_latency(0.3, "token")
+    started = time.monotonic()
+    assert mint(emulator_local, "a", "sec").status_code == 200
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert api(emulator_local, "/api/v2/organizations/me", token).status_code == 200
+    assert time.monotonic() - started < 0.3
+
+
+def test_concurrent_mints_are_all_counted(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        code = mint(emulator_local, "a", "sec").status_code
+        with lock:
+            statuses.append(code)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 16
+    assert emulator_local.mints("a") == 16
+    assert len(set(emulator_local.issued_tokens("a"))) == 16
+
+
+# ---------------------------------------------------------------- platform API
+def test_api_401_codes(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    path = "/api/v2/organizations/me"
+    assert_platform_error(
+        api(emulator_local, path, None),
+        401,
+        "authentication.required",
+        "No authentication bearer token specified in authorization header.",
+    )
+    basic = requests.get(
+        f"{emulator_local.url}{path}", auth=("a", "sec"), timeout=5
+    )  # a non-bearer scheme is no bearer token
+    assert_platform_error(basic, 401, "authentication.required")
+    assert_platform_error(
+        api(emulator_local, path, "not-a-token"),
+        401,
+        "bad.credentials",
+        "Invalid login credentials.",
+    )
+    expired = token_for(emulator_local, "a", "sec")
+    assert emulator_local.expire_tokens("a") == 1
+    assert_platform_error(api(emulator_local, path, expired), 401, "bad.credentials")
+
+    live = token_for(emulator_local, "a", "sec")
+    assert api(emulator_local, path, live).status_code == 200
+    emulator_local.set_client_state("a", "disabled")
+    assert_platform_error(api(emulator_local, path, live), 401, "bad.credentials")
+
+
+def test_short_lifetime_expires_by_wall_clock(
+    emulator_local: GenesysEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_local.add_client("a", "sec", lifetime=1)
+    token = token_for(emulator_local, "a", "sec")
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 1.5)
+    assert_platform_error(
+        api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
+    )
+
+
+def test_api_429_after_rate_limit(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    other = token_for(emulator_local, "a", "sec")
+    path = "/api/v2/organizations/me"
+    ok = [api(emulator_local, path, token) for _ in range(3)]
+    assert [r.status_code for r in ok] == [200, 200, 200]
+    assert [r.headers["inin-ratelimit-count"] for r in ok] == ["1", "2", "3"]
+    assert ok[0].headers["inin-ratelimit-allowed"] == "3"
+    assert int(ok[0].headers["inin-ratelimit-reset"]) > 0
+
+    limited = api(emulator_local, path, token)
+    retry_after = int(limited.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert_platform_error(
+        limited,
+        429,
+        "too.many.requests.retry.after",
+        f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds",
+    )
+    assert api(emulator_local, path, other).status_code == 200  # limit is per token
+    assert emulator_local.counts()["api"]["status"] == {"200": 4, "429": 1}
+
+
+def test_rate_limit_next_on_api(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    emulator_local.rate_limit_next(1, endpoint="api", retry_after=4)
+    limited = api(emulator_local, "/api/v2/tokens/me", token)
+    assert limited.headers["Retry-After"] == "4"
+    assert_platform_error(
+        limited,
+        429,
+        "too.many.requests.retry.after",
+        "Rate limit exceeded the maximum. Retry the request in [4] seconds",
+    )
+    assert api(emulator_local, "/api/v2/tokens/me", token).status_code == 200
+
+
+def test_organization_and_token_info(emulator_local: GenesysEmulator) -> None:
+    client = emulator_local.add_client("a", "sec", name="My client")
+    token = token_for(emulator_local, "a", "sec")
+    org = api(emulator_local, "/api/v2/organizations/me", token).json()
+    assert (org["id"], org["name"]) == (ORG_ID, ORG_NAME)
+
+    info = api(emulator_local, "/api/v2/tokens/me", token).json()
+    assert info["organization"]["id"] == ORG_ID
+    assert info["organization"]["name"] == ORG_NAME
+    assert info["homeOrganization"]["id"] == ORG_ID
+    assert info["authorizedScope"] == []
+    oauth_client = info["OAuthClient"]
+    assert oauth_client["id"] == client.client_id
+    assert oauth_client["name"] == "My client"
+    assert oauth_client["authorizedGrantType"] == "CLIENT_CREDENTIALS"
+    assert oauth_client["state"] == "active"
+    assert oauth_client["organization"] == {"id": ORG_ID}
+    assert "secret" not in oauth_client
+
+
+def test_head_and_delete_tokens_me(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    head = api(emulator_local, "/api/v2/tokens/me", token, method="HEAD")
+    assert (head.status_code, head.content) == (200, b"")
+    bad_head = api(emulator_local, "/api/v2/tokens/me", "nope", method="HEAD")
+    assert (bad_head.status_code, bad_head.content) == (401, b"")
+
+    deleted = api(emulator_local, "/api/v2/tokens/me", token, method="DELETE")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert_platform_error(
+        api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
+    )
+
+
+def test_revocation(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.add_client("b", "sec")
+    a1, a2 = (token_for(emulator_local, "a", "sec") for _ in range(2))
+    b1 = token_for(emulator_local, "b", "sec")
+    assert emulator_local.revoke_client_tokens("a") == 2
+    assert emulator_local.revoke_client_tokens("a") == 0
+    for token in (a1, a2):
+        assert_platform_error(
+            api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
+        )
+    assert api(emulator_local, "/api/v2/tokens/me", b1).status_code == 200
+    emulator_local.revoke_token(b1)
+    assert api(emulator_local, "/api/v2/tokens/me", b1).status_code == 401
+    # A revoked client can still mint new tokens.
+    fresh = token_for(emulator_local, "a", "sec")
+    assert api(emulator_local, "/api/v2/tokens/me", fresh).status_code == 200
+
+
+@pytest.mark.parametrize("survive", [True, False])
+def test_regenerate_secret(emulator_local: GenesysEmulator, survive: bool) -> None:
+    emulator_local.tokens_survive_regeneration = survive
+    client = emulator_local.add_client("a", "old-secret")
+    token = token_for(emulator_local, "a", "old-secret")
+    new_secret = emulator_local.regenerate_secret("a")
+    assert new_secret != "old-secret"
+    assert len(new_secret) >= 43
+    assert client.secret == new_secret
+
+    old = mint(emulator_local, "a", "old-secret")
+    assert (old.status_code, old.json()) == (401, AUTH_FAILED)
+    assert mint(emulator_local, "a", new_secret).status_code == 200
+    old_token = api(emulator_local, "/api/v2/tokens/me", token)
+    assert old_token.status_code == (200 if survive else 401)
+    assert emulator_local.counts()["regenerations"] == 1
+
+
+def test_oauth_client_api(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("admin", "sec", permissions={"oauth:client:edit"})
+    emulator_local.add_client("app", "app-secret", lifetime=600)
+    admin = token_for(emulator_local, "admin", "sec")
+    app = token_for(emulator_local, "app", "app-secret")
+
+    got = api(emulator_local, "/api/v2/oauth/clients/app", admin)
+    assert got.status_code == 200
+    body = got.json()
+    assert body["id"] == "app"
+    assert body["accessTokenValiditySeconds"] == 600
+    assert "secret" not in body
+
+    forbidden = api(
+        emulator_local, "/api/v2/oauth/clients/app/secret", app, method="POST"
+    )
+    assert_platform_error(forbidden, 403, "missing.permissions")
+    assert_platform_error(
+        api(emulator_local, "/api/v2/oauth/clients/app", app),
+        403,
+        "missing.permissions",
+    )
+    missing = api(
+        emulator_local, "/api/v2/oauth/clients/ghost/secret", admin, method="POST"
+    )
+    assert_platform_error(missing, 404, "not.found")
+
+    regenerated = api(
+        emulator_local, "/api/v2/oauth/clients/app/secret", admin, method="POST"
+    )
+    assert regenerated.status_code == 200
+    new_secret = regenerated.json()["secret"]
+    assert new_secret == emulator_local.client("app").secret != "app-secret"
+    assert mint(emulator_local, "app", "app-secret").status_code == 401
+    assert mint(emulator_local, "app", new_secret).status_code == 200
+    assert api(emulator_local, "/api/v2/tokens/me", app).status_code == 200  # survives
+    assert emulator_local.counts()["regenerations"] == 1
+
+
+def test_queue_paging(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.api_rate_limit = 100
+    token = token_for(emulator_local, "a", "sec")
+    pages = [
+        api(emulator_local, f"/api/v2/routing/queues?pageNumber={n}", token).json()
+        for n in (1, 2, 3)
+    ]
+    assert [len(p["entities"]) for p in pages] == [25, 25, 7]
+    assert {(p["pageSize"], p["total"], p["pageCount"]) for p in pages} == {(25, 57, 3)}
+    assert [p["pageNumber"] for p in pages] == [1, 2, 3]
+    ids = [q["id"] for p in pages for q in p["entities"]]
+    assert len(set(ids)) == 57
+    assert all(set(q) >= {"id", "name"} for p in pages for q in p["entities"])
+
+    everything = api(
+        emulator_local, "/api/v2/routing/queues", token, params={"pageSize": 500}
+    )
+    assert [q["id"] for q in everything.json()["entities"]] == ids
+    beyond = api(emulator_local, "/api/v2/routing/queues?pageNumber=9", token).json()
+    assert beyond["entities"] == []
+    for bad in ("pageSize=501", "pageSize=0", "pageNumber=0", "pageSize=abc"):
+        response = api(emulator_local, f"/api/v2/routing/queues?{bad}", token)
+        assert_platform_error(response, 400, "bad.request")
+
+
+def test_unknown_path_is_404(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    assert_platform_error(
+        api(emulator_local, "/api/v2/nothing/here", token), 404, "not.found"
+    )
+    assert_platform_error(
+        api(emulator_local, "/api/v2/organizations/me", token, method="POST"),
+        404,
+        "not.found",
+    )
+
+
+# ---------------------------------------------------------------- counters and control plane
+def test_counters(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    mint(emulator_local, "a", "bad")
+    api(emulator_local, "/api/v2/organizations/me", token)
+    api(emulator_local, "/api/v2/tokens/me", None)
+    emulator_local.regenerate_secret("a")
+
+    counts = emulator_local.counts()
+    assert counts["token"]["requests"] == 2
+    assert counts["token"]["mints"] == 1
+    assert counts["token"]["errors"] == {"invalid_client": 1}
+    assert counts["token"]["by_client"] == {"a": {"mints": 1, "requests": 2}}
+    assert counts["api"]["requests"] == 2
+    assert counts["api"]["by_path"] == {
+        "/api/v2/organizations/me": 1,
+        "/api/v2/tokens/me": 1,
+    }
+    assert counts["api"]["status"] == {"200": 1, "401": 1}
+    assert counts["regenerations"] == 1
+    assert emulator_local.mints() == 1 and emulator_local.mints("nobody") == 0
+
+    emulator_local.reset_counters()
+    assert emulator_local.counts()["token"]["requests"] == 0
+    assert emulator_local.mints() == 0
+    # Tokens survive a counter reset.
+    assert api(emulator_local, "/api/v2/organizations/me", token).status_code == 200
+
+
+def test_control_plane_over_http(emulator_local: GenesysEmulator) -> None:
+    added = control(emulator_local, "add_client", client_id="ctl", lifetime=900)
+    assert added.status_code == 200
+    secret = added.json()["secret"]
+    assert added.json()["client_id"] == "ctl"
+    token = token_for(emulator_local, "ctl", secret)
+
+    assert control(emulator_local, "set_tokens_survive_regeneration", value=False).ok
+    assert emulator_local.tokens_survive_regeneration is False
+    regenerated = control(emulator_local, "regenerate_secret", client_id="ctl").json()
+    assert regenerated["secret"] == emulator_local.client("ctl").secret != secret
+    assert api(emulator_local, "/api/v2/tokens/me", token).status_code == 401
+
+    token = token_for(emulator_local, "ctl", regenerated["secret"])
+    revoked = control(emulator_local, "revoke_client_tokens", client_id="ctl").json()
+    assert revoked["revoked"] == 1
+
+    assert control(emulator_local, "fail_next", n=1, status=500, endpoint="token").ok
+    assert mint(emulator_local, "ctl", regenerated["secret"]).status_code == 500
+    assert control(
+        emulator_local, "rate_limit_next", n=1, endpoint="api", retry_after=2
+    ).ok
+    assert api(emulator_local, "/api/v2/tokens/me", None).headers["Retry-After"] == "2"
+    assert control(emulator_local, "set_latency", seconds=0.0, endpoint=None).ok
+
+    counts = requests.get(f"{emulator_local.url}/__emulator/counts", timeout=5).json()
+    assert counts == emulator_local.counts()
+    assert counts["token"]["requests"] == 3  # control requests are not counted
+    assert counts["api"]["requests"] == 2
+    assert control(emulator_local, "reset_counters").ok
+    assert emulator_local.counts()["token"]["requests"] == 0
+
+    assert control(emulator_local, "no_such_op").status_code == 400
+    assert (
+        control(emulator_local, "regenerate_secret", client_id="ghost").status_code
+        == 404
+    )
+    assert control(emulator_local, "set_latency", bogus=1).status_code == 400
+
+
+def test_standalone_process() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.harness.genesys_emulator",
+            "--client",
+            "proc-id:proc-secret:600",
+            "--token-rate-limit",
+            "1",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        match = re.fullmatch(r"GENESYS_EMULATOR_URL=(http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        url = match.group(1)
+        auth = ("proc-id", "proc-secret")
+        data = {"grant_type": "client_credentials"}
+        first = requests.post(f"{url}/oauth/token", auth=auth, data=data, timeout=5)
+        assert first.json()["expires_in"] == 599
+        second = requests.post(f"{url}/oauth/token", auth=auth, data=data, timeout=5)
+        assert (second.status_code, second.json()) == (400, RATE_LIMITED)
+        counts = requests.get(f"{url}/__emulator/counts", timeout=5).json()
+        assert counts["token"]["mints"] == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
