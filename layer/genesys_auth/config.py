@@ -1,0 +1,122 @@
+"""Settings read from the environment (``GenesysClient.from_env``); no I/O here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .credentials import DEFAULT_SECRET_MAX_AGE
+from .deadline import DEFAULT_MAX_WAIT_SECONDS
+from .errors import ConfigurationError
+from .regions import Endpoints, domain_for, endpoints_for
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the client needs besides the secret's value.
+
+    * ``secret_id``: Secrets Manager name or ARN of the credentials secret (required).
+    * ``region``: Genesys domain (``mypurecloud.ie``) or SDK key, used when the secret has none.
+    * ``login_url`` / ``api_url``: base-URL overrides (emulator, private gateways); they win over
+      any region.
+    * ``token_table``: DynamoDB table of the shared token cache; None keeps tokens in memory only.
+    * ``secret_max_age``: seconds a read secret is reused (``GENESYS_SECRET_MAX_AGE``, 300).
+    * ``max_wait``: cap on waits when no Lambda deadline is bound (``GENESYS_MAX_WAIT_SECONDS``, 30).
+    * ``metrics``: emit CloudWatch EMF metrics (``GENESYS_METRICS``, off).
+    """
+
+    secret_id: str
+    region: str | None = None
+    login_url: str | None = None
+    api_url: str | None = None
+    token_table: str | None = None
+    secret_max_age: float = DEFAULT_SECRET_MAX_AGE
+    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
+    metrics: bool = False
+    metrics_namespace: str = "GenesysAuth"
+    extension: str = "auto"
+    extension_port: int = 2780
+
+    def __post_init__(self) -> None:
+        if not self.secret_id or not self.secret_id.strip():
+            raise ConfigurationError(
+                "GENESYS_SECRET_ID is not set; give the Secrets Manager name or ARN of the credentials secret"
+            )
+        if self.region is not None:
+            domain_for(self.region)  # fail at construction on a typo, not at the first mint
+        for name in ("login_url", "api_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ConfigurationError(
+                    f"GENESYS_{name.upper()} must start with https:// (or http:// for a local emulator)"
+                )
+        if self.extension not in ("auto", "on", "off"):
+            raise ConfigurationError("GENESYS_TOKEN_EXTENSION must be one of auto, on, off")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            secret_id=env.get("GENESYS_SECRET_ID", "").strip(),
+            region=_opt(env, "GENESYS_REGION"),
+            login_url=_url(env, "GENESYS_LOGIN_URL"),
+            api_url=_url(env, "GENESYS_API_URL"),
+            token_table=_opt(env, "GENESYS_TOKEN_TABLE"),
+            secret_max_age=_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
+            max_wait=_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS),
+            metrics=_flag(env, "GENESYS_METRICS"),
+            metrics_namespace=_opt(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
+            extension=(_opt(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
+            extension_port=int(_number(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780)),
+        )
+
+    def endpoints(self, secret_region: str | None) -> Endpoints:
+        """Base URLs: explicit overrides first, then the secret's region, then ``GENESYS_REGION``."""
+        region = secret_region or self.region
+        if self.login_url and self.api_url:
+            return Endpoints(self.login_url, self.api_url)
+        if region is None:
+            if self.login_url or self.api_url:
+                raise ConfigurationError("set both GENESYS_LOGIN_URL and GENESYS_API_URL, or a region")
+            raise ConfigurationError(
+                'no Genesys Cloud region: add "region" to the secret or set GENESYS_REGION '
+                "(for example mypurecloud.com or mypurecloud.ie)"
+            )
+        derived = endpoints_for(region)
+        return Endpoints(self.login_url or derived.login_url, self.api_url or derived.api_url)
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = _opt(env, name)
+    return value.rstrip("/") if value else None
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _opt(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number") from None
+    if number < 0:
+        raise ConfigurationError(f"{name} must not be negative")
+    return number
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false")
