@@ -69,7 +69,9 @@ class GenesysClient:
         self.secrets = SecretsManagerCredentials(settings.secret_id, max_age=settings.secret_max_age)
         self.minter = Minter(settings, self.secrets, _session(retries=0), self.metrics)
         self.session = _session(retries=None)
-        self.provider = TokenProvider(source or self._default_source(), policy=policy, metrics=self.metrics)
+        self.provider = TokenProvider(
+            source or self._default_source(), policy=policy, metrics=self.metrics, max_wait=settings.max_wait
+        )
         self.auth = GenesysAuth(self.provider, on_replay=self._count_replay)
         self._lock = threading.Lock()
         self.replays = 0
@@ -96,7 +98,8 @@ class GenesysClient:
 
     def token_info(self, *, deadline: DeadlineLike | None = None) -> Token:
         """Like :meth:`token` but returns the :class:`Token` (expiry, fingerprint, version)."""
-        return self.provider.token(self._deadline(deadline))
+        # The deadline is resolved only if the memory copy is not fresh: the hit path stays one compare.
+        return self.provider.token(deadline)
 
     def invalidate(self, token: str) -> bool:
         """Forget exactly ``token`` (after Genesys rejected it); a newer token is kept."""

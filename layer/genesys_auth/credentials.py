@@ -176,7 +176,9 @@ class SecretsManagerCredentials:
                 VersionStage=CURRENT,
             )
         except GetParameterError as exc:
-            raise classify_aws_error(exc.__cause__ or exc, action="reading the credentials secret") from None
+            # Powertools re-raises without "from": the botocore error is the implicit context.
+            original = exc.__cause__ or exc.__context__ or exc
+            raise classify_aws_error(original, action="reading the credentials secret") from None
         creds = parse_secret(text if isinstance(text, str) else None, where="the credentials secret")
         return _with_stage(creds, CURRENT)
 

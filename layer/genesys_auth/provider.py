@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
-from .deadline import Deadline, DeadlineLike
+from .deadline import DEFAULT_MAX_WAIT_SECONDS, Deadline, DeadlineLike
 from .errors import GenesysAuthError, UnavailableError
 from .fingerprint import token_hash
 from .metrics import Metrics
@@ -32,9 +33,17 @@ ADVISORY_RETRY_SECONDS = 5.0
 
 class TokenProvider:
     def __init__(
-        self, source: TokenSource, *, policy: FreshnessPolicy | None = None, metrics: Metrics | None = None
+        self,
+        source: TokenSource,
+        *,
+        policy: FreshnessPolicy | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
     ) -> None:
         self.source = source
+        self._clock = clock
+        self._max_wait = max_wait
         self.policy = policy or FreshnessPolicy()
         self.metrics = metrics or Metrics(enabled=False)
         self._token: Token | None = None
@@ -48,9 +57,9 @@ class TokenProvider:
 
     def token(self, deadline: DeadlineLike | None = None) -> Token:
         token = self._token
-        if token is not None and time.time() < self._fresh_until:
+        if token is not None and self._clock() < self._fresh_until:
             return token
-        return self._refresh(token, Deadline.of(deadline))
+        return self._refresh(token, Deadline.of(deadline, default=self._max_wait))
 
     def invalidate(self, access_token: str) -> bool:
         """Forget exactly ``access_token`` here and in the shared tier; a newer token is kept.
@@ -68,7 +77,7 @@ class TokenProvider:
         return dropped
 
     def _refresh(self, seen: Token | None, deadline: Deadline) -> Token:
-        if self.policy.state(seen) is TokenState.STALE:
+        if self.policy.state(seen, self._clock()) is TokenState.STALE:
             if not self._refresh_lock.acquire(blocking=False):
                 return seen  # type: ignore[return-value]  # STALE implies a token
             try:
@@ -76,7 +85,7 @@ class TokenProvider:
             finally:
                 self._refresh_lock.release()
         if not self._refresh_lock.acquire(timeout=max(0.0, deadline.remaining())):
-            if seen is not None and self.policy.state(seen) is not TokenState.INVALID:
+            if seen is not None and self.policy.state(seen, self._clock()) is not TokenState.INVALID:
                 return seen
             raise UnavailableError("timed out waiting for the token refresh in progress in this process")
         try:
@@ -86,7 +95,7 @@ class TokenProvider:
 
     def _refresh_locked(self, deadline: Deadline, *, mandatory: bool) -> Token:
         current = self._token  # re-read: the thread before us may have refreshed already
-        state = self.policy.state(current)
+        state = self.policy.state(current, self._clock())
         if current is not None and (state is TokenState.FRESH or (mandatory and state is TokenState.STALE)):
             return current
         try:
@@ -116,11 +125,12 @@ class TokenProvider:
         with self._state_lock:
             self._token = token
             self._fresh_until = self.policy.fresh_until(token)
-            if self._fresh_until <= time.time():
+            now = self._clock()
+            if self._fresh_until <= now:
                 # A token that arrives already stale (an old shared copy) is re-checked later, not per call.
-                self._fresh_until = min(time.time() + ADVISORY_RETRY_SECONDS, self.policy.expiring_from(token))
+                self._fresh_until = min(now + ADVISORY_RETRY_SECONDS, self.policy.expiring_from(token))
 
     def _postpone(self, token: Token) -> None:
         with self._state_lock:
             if self._token is token:
-                self._fresh_until = min(time.time() + ADVISORY_RETRY_SECONDS, self.policy.expiring_from(token))
+                self._fresh_until = min(self._clock() + ADVISORY_RETRY_SECONDS, self.policy.expiring_from(token))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import http
 import json
 import math
@@ -76,9 +77,7 @@ ENDPOINT_GROUPS = ("token", "api")
 # Exact texts from the reference file (section 3).
 MSG_AUTH_FAILED = "authentication failed"
 MSG_CLIENT_NOT_FOUND = "client not found"
-MSG_UNAUTHORIZED_CLIENT = (
-    "client is not authorized to use the client_credential grant type"
-)
+MSG_UNAUTHORIZED_CLIENT = "client is not authorized to use the client_credential grant type"
 MSG_TOKEN_RATE_LIMIT = "rate limit exceeded; retry later"
 MSG_AUTH_REQUIRED = "No authentication bearer token specified in authorization header."
 MSG_BAD_CREDENTIALS = "Invalid login credentials."
@@ -185,9 +184,7 @@ def _oauth_error(status: int, error: str, description: str) -> _Response:
     )
 
 
-def _platform_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> _Response:
+def _platform_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Response:
     # contextId and the ININ-Correlation-Id header are filled in when the answer is sent.
     return _Response(
         status,
@@ -211,6 +208,8 @@ _SERVER_ERROR_CODES: dict[int, str] = {
 
 
 def _server_error(status: int) -> _Response:
+    if status == 401:
+        return _platform_error(401, "bad.credentials", "Invalid login credentials.")
     try:
         phrase = http.HTTPStatus(status).phrase
     except ValueError:
@@ -260,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- connection bookkeeping (so stop() can cut keep-alive connections) ---
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus the
+        # client's delayed ACK add ~40 ms to every keep-alive answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.emulator._register_connection(self.connection)
 
     def finish(self) -> None:
@@ -306,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             response = emulator._handle(self.command, self.path, self.headers, body)
-        except Exception:  # noqa: BLE001 - any bug must still answer, as a 500
+        except Exception:
             traceback.print_exc()
             response = _server_error(500)
         self._send(response)
@@ -314,12 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, response: _Response) -> None:
         correlation_id = str(uuid.uuid4())
         body = response.body
-        if (
-            body is not None
-            and "status" in body
-            and "code" in body
-            and "contextId" not in body
-        ):
+        if body is not None and "status" in body and "code" in body and "contextId" not in body:
             body["contextId"] = correlation_id
         payload = b"" if body is None else json.dumps(body).encode("utf-8")
         self.send_response(response.status)
@@ -384,6 +381,7 @@ class GenesysEmulator:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._clients: dict[str, OAuthClient] = {}
+        self._secrets_issued: list[str] = []
         self._tokens: dict[str, _Token] = {}
         self._token_order: list[str] = []
         self._mint_windows: dict[str, deque[float]] = {}
@@ -433,10 +431,8 @@ class GenesysEmulator:
             connections = list(self._connections)
             self._connections.clear()
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if thread is not None:
             thread.join(timeout=5)
         self._server = None
@@ -494,6 +490,7 @@ class GenesysEmulator:
             if cid in self._clients:
                 raise ValueError(f"client {cid!r} already exists")
             self._clients[cid] = record
+            self._secrets_issued.append(record.secret)
         return record
 
     def client(self, client_id: str) -> OAuthClient:
@@ -528,16 +525,18 @@ class GenesysEmulator:
                 self._latency[group] = float(seconds)
 
     def fail_next(self, n: int, status: int = 503, endpoint: str = "token") -> None:
-        """The next ``n`` answers of the group are ``status`` (5xx) platform errors."""
-        if not 500 <= status <= 599:
-            raise ValueError("status must be a 5xx code")
+        """The next ``n`` answers of the group are ``status`` (5xx) platform errors.
+
+        ``status=401`` on "api" answers ``bad.credentials`` whatever the token: a token that
+        Genesys keeps rejecting although it was just minted (the "permanent 401" case).
+        """
+        if not (500 <= status <= 599 or (status == 401 and endpoint == "api")):
+            raise ValueError("status must be a 5xx code (or 401 for the api group)")
         (group,) = self._groups(endpoint)
         with self._lock:
             self._fail_next[group].extend([status] * n)
 
-    def rate_limit_next(
-        self, n: int, endpoint: str = "token", retry_after: int = 1
-    ) -> None:
+    def rate_limit_next(self, n: int, endpoint: str = "token", retry_after: int = 1) -> None:
         """The next ``n`` answers of the group are rate-limit answers.
 
         token: HTTP 400 ``invalid_request`` "rate limit exceeded; ..." (``retry_after``
@@ -561,9 +560,7 @@ class GenesysEmulator:
         if endpoint is None:
             return ENDPOINT_GROUPS
         if endpoint not in ENDPOINT_GROUPS:
-            raise ValueError(
-                f"endpoint must be one of {ENDPOINT_GROUPS} or None, not {endpoint!r}"
-            )
+            raise ValueError(f"endpoint must be one of {ENDPOINT_GROUPS} or None, not {endpoint!r}")
         return (endpoint,)
 
     # ------------------------------------------------------------------ tokens
@@ -608,6 +605,7 @@ class GenesysEmulator:
     def _regenerate_locked(self, client_id: str) -> str:
         record = self._client_locked(client_id)
         record.secret = secrets.token_urlsafe(32)
+        self._secrets_issued.append(record.secret)
         record.date_modified = _iso_now()
         if not self.tokens_survive_regeneration:
             self._revoke_client_tokens_locked(client_id)
@@ -618,10 +616,13 @@ class GenesysEmulator:
         """All tokens ever minted (including revoked/expired ones), oldest first."""
         with self._lock:
             return [
-                value
-                for value in self._token_order
-                if client_id is None or self._tokens[value].client_id == client_id
+                value for value in self._token_order if client_id is None or self._tokens[value].client_id == client_id
             ]
+
+    def sensitive_values(self) -> list[str]:
+        """Every secret and token this emulator ever issued (the no-leak test searches for them)."""
+        with self._lock:
+            return [*self._secrets_issued, *self._token_order]
 
     # ------------------------------------------------------------------ counters
     def counts(self) -> JsonDict:
@@ -642,9 +643,7 @@ class GenesysEmulator:
             self._counters = _new_counters()
 
     # ------------------------------------------------------------------ HTTP entry
-    def _handle(
-        self, method: str, raw_path: str, headers: Message[str, str], body: bytes
-    ) -> _Response:
+    def _handle(self, method: str, raw_path: str, headers: Message[str, str], body: bytes) -> _Response:
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         query = parse_qs(parts.query)
@@ -660,21 +659,15 @@ class GenesysEmulator:
         return self._handle_api(method, path, query, headers)
 
     # ------------------------------------------------------------------ login host
-    def _handle_token(
-        self, method: str, headers: Message[str, str], body: bytes
-    ) -> _Response:
+    def _handle_token(self, method: str, headers: Message[str, str], body: bytes) -> _Response:
         basic = _parse_basic(headers.get("Authorization"))
         with self._lock:
             counters = self._counters["token"]
             counters["requests"] += 1
             if basic is not None:
-                per_client = counters["by_client"].setdefault(
-                    basic[0], {"mints": 0, "requests": 0}
-                )
+                per_client = counters["by_client"].setdefault(basic[0], {"mints": 0, "requests": 0})
                 per_client["requests"] += 1
-            response, error_key = self._token_answer_locked(
-                method, headers, body, basic
-            )
+            response, error_key = self._token_answer_locked(method, headers, body, basic)
             _bump(counters["status"], str(response.status))
             if error_key is not None:
                 _bump(counters["errors"], error_key)
@@ -691,32 +684,22 @@ class GenesysEmulator:
             status = self._fail_next["token"].popleft()
             return _server_error(status), f"http_{status}"
         if self._rate_limit_next["token"]:
-            self._rate_limit_next[
-                "token"
-            ].popleft()  # retry_after unused here (see rate_limit_next)
+            self._rate_limit_next["token"].popleft()  # retry_after unused here (see rate_limit_next)
             return self._token_rate_limited(), "rate_limited"
         if method != "POST":
             resp = _oauth_error(405, "invalid_request", f"method {method} not allowed")
             resp.headers["Allow"] = "POST"
             return resp, "invalid_request"
         if basic is None:
-            return _oauth_error(
-                401, "invalid_client", MSG_AUTH_FAILED
-            ), "invalid_client"
+            return _oauth_error(401, "invalid_client", MSG_AUTH_FAILED), "invalid_client"
         client_id, secret = basic
         record = self._clients.get(client_id)
         if record is None:
-            return _oauth_error(
-                401, "invalid_client", MSG_CLIENT_NOT_FOUND
-            ), "invalid_client"
+            return _oauth_error(401, "invalid_client", MSG_CLIENT_NOT_FOUND), "invalid_client"
         if not secrets.compare_digest(record.secret.encode(), secret.encode()):
-            return _oauth_error(
-                401, "invalid_client", MSG_AUTH_FAILED
-            ), "invalid_client"
+            return _oauth_error(401, "invalid_client", MSG_AUTH_FAILED), "invalid_client"
         if record.state != "active":
-            return _oauth_error(
-                401, "invalid_client", MSG_AUTH_FAILED
-            ), "invalid_client"
+            return _oauth_error(401, "invalid_client", MSG_AUTH_FAILED), "invalid_client"
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             return (
@@ -734,10 +717,7 @@ class GenesysEmulator:
                 _oauth_error(400, "invalid_request", "missing grant_type"),
                 "invalid_request",
             )
-        if (
-            grant_types[0] != "client_credentials"
-            or record.grant_type != "client_credentials"
-        ):
+        if grant_types[0] != "client_credentials" or record.grant_type != "client_credentials":
             return (
                 _oauth_error(400, "unauthorized_client", MSG_UNAUTHORIZED_CLIENT),
                 "unauthorized_client",
@@ -771,9 +751,7 @@ class GenesysEmulator:
         self._token_order.append(value)
         counters = self._counters["token"]
         counters["mints"] += 1
-        per_client = counters["by_client"].setdefault(
-            record.client_id, {"mints": 0, "requests": 0}
-        )
+        per_client = counters["by_client"].setdefault(record.client_id, {"mints": 0, "requests": 0})
         per_client["mints"] += 1
         return _Response(
             200,
@@ -819,13 +797,7 @@ class GenesysEmulator:
         now = time.time()
         token = self._tokens.get(bearer)
         record = self._clients.get(token.client_id) if token is not None else None
-        if (
-            token is None
-            or record is None
-            or token.revoked
-            or now >= token.expires_at
-            or record.state == "disabled"
-        ):
+        if token is None or record is None or token.revoked or now >= token.expires_at or record.state == "disabled":
             return _platform_error(401, "bad.credentials", MSG_BAD_CREDENTIALS)
 
         window = token.requests
@@ -843,9 +815,7 @@ class GenesysEmulator:
             )
             return response
         window.append(now)
-        per_client = self._counters["api"]["by_client"].setdefault(
-            record.client_id, {"requests": 0}
-        )
+        per_client = self._counters["api"]["by_client"].setdefault(record.client_id, {"requests": 0})
         per_client["requests"] += 1
 
         response = self._route_locked(method, path, query, token, record)
@@ -878,11 +848,7 @@ class GenesysEmulator:
                 return _Response(204)
         if path.rstrip("/") == "/api/v2/routing/queues" and method == "GET":
             return _queues_page(query)
-        if (
-            segments[:3] == ["api", "v2", "oauth"]
-            and len(segments) >= 5
-            and segments[3] == "clients"
-        ):
+        if segments[:3] == ["api", "v2", "oauth"] and len(segments) >= 5 and segments[3] == "clients":
             target_id = segments[4]
             if len(segments) == 5 and method == "GET":
                 if not record.permissions & {VIEW_PERMISSION, EDIT_PERMISSION}:
@@ -897,9 +863,7 @@ class GenesysEmulator:
                 if target_id not in self._clients:
                     return _not_found(f"OAuth client {target_id} not found")
                 self._regenerate_locked(target_id)
-                return _Response(
-                    200, self._clients[target_id].to_api(include_secret=True)
-                )
+                return _Response(200, self._clients[target_id].to_api(include_secret=True))
         return _not_found("The requested resource was not found.")
 
     def _organization(self) -> JsonDict:
@@ -947,17 +911,13 @@ class GenesysEmulator:
         if path == "/__emulator/health" and method == "GET":
             return _Response(200, {"ok": True})
         if path != "/__emulator/control" or method != "POST":
-            return _Response(
-                404, {"ok": False, "error": f"no control route {method} {path}"}
-            )
+            return _Response(404, {"ok": False, "error": f"no control route {method} {path}"})
         try:
             payload = json.loads(body or b"{}")
         except json.JSONDecodeError as exc:
             return _Response(400, {"ok": False, "error": f"invalid JSON: {exc}"})
         if not isinstance(payload, dict) or not isinstance(payload.get("op"), str):
-            return _Response(
-                400, {"ok": False, "error": 'body must be {"op": "<name>", ...}'}
-            )
+            return _Response(400, {"ok": False, "error": 'body must be {"op": "<name>", ...}'})
         op = payload.pop("op")
         handler = self._control_ops().get(op)
         if handler is None:
@@ -972,9 +932,7 @@ class GenesysEmulator:
         try:
             result = handler(payload)
         except KeyError as exc:
-            return _Response(
-                404, {"ok": False, "error": str(exc.args[0] if exc.args else exc)}
-            )
+            return _Response(404, {"ok": False, "error": str(exc.args[0] if exc.args else exc)})
         except (TypeError, ValueError) as exc:
             return _Response(400, {"ok": False, "error": str(exc)})
         return _Response(200, {"ok": True, "op": op, **result})
@@ -995,9 +953,7 @@ class GenesysEmulator:
         def set_survive(kw: JsonDict) -> JsonDict:
             value = kw.get("value", kw.get("tokens_survive_regeneration"))
             if not isinstance(value, bool):
-                raise TypeError(
-                    'set_tokens_survive_regeneration needs {"value": true|false}'
-                )
+                raise TypeError('set_tokens_survive_regeneration needs {"value": true|false}')
             self.tokens_survive_regeneration = value
             return {"tokens_survive_regeneration": value}
 
@@ -1110,8 +1066,7 @@ def _missing_permission(permission: str) -> _Response:
     return _platform_error(
         403,
         "missing.permissions",
-        f"Unable to perform the requested action. You are missing the following "
-        f"permission(s): [{permission}]",
+        f"Unable to perform the requested action. You are missing the following permission(s): [{permission}]",
     )
 
 
@@ -1165,9 +1120,7 @@ def _parse_client_spec(spec: str) -> tuple[str, str, int, list[str]]:
     """``ID:SECRET[:LIFETIME[:PERM,PERM...]]``."""
     parts = spec.split(":", 3)
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise argparse.ArgumentTypeError(
-            f"--client expects ID:SECRET[:LIFETIME[:PERMS]], got {spec!r}"
-        )
+        raise argparse.ArgumentTypeError(f"--client expects ID:SECRET[:LIFETIME[:PERMS]], got {spec!r}")
     lifetime = 86400
     if len(parts) >= 3 and parts[2]:
         try:
@@ -1200,9 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tokens do not survive a secret regeneration",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="log every request to stderr"
-    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
     emulator = GenesysEmulator(

@@ -80,15 +80,11 @@ def api(
     **kwargs: Any,
 ) -> requests.Response:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return requests.request(
-        method, f"{emu.url}{path}", headers=headers, timeout=5, **kwargs
-    )
+    return requests.request(method, f"{emu.url}{path}", headers=headers, timeout=5, **kwargs)
 
 
 def control(emu: GenesysEmulator, op: str, **kwargs: Any) -> requests.Response:
-    return requests.post(
-        f"{emu.url}/__emulator/control", json={"op": op, **kwargs}, timeout=5
-    )
+    return requests.post(f"{emu.url}/__emulator/control", json={"op": op, **kwargs}, timeout=5)
 
 
 def assert_platform_error(
@@ -122,13 +118,9 @@ def test_successful_mint_shape(emulator_local: GenesysEmulator) -> None:
 
 
 @pytest.mark.parametrize(("lifetime", "expires_in"), [(1, 1), (2, 1), (300, 299)])
-def test_expires_in_is_lifetime_minus_one(
-    emulator_local: GenesysEmulator, lifetime: int, expires_in: int
-) -> None:
+def test_expires_in_is_lifetime_minus_one(emulator_local: GenesysEmulator, lifetime: int, expires_in: int) -> None:
     client = emulator_local.add_client("short", "s3cret", lifetime=lifetime)
-    assert (
-        mint(emulator_local, "short", client.secret).json()["expires_in"] == expires_in
-    )
+    assert mint(emulator_local, "short", client.secret).json()["expires_in"] == expires_in
 
 
 def test_token_endpoint_rejects_bad_credentials(
@@ -164,9 +156,7 @@ def test_token_endpoint_rejects_bad_credentials(
 
 
 @pytest.mark.parametrize("state", ["disabled", "inactive"])
-def test_disabled_and_inactive_clients_cannot_mint(
-    emulator_local: GenesysEmulator, state: str
-) -> None:
+def test_disabled_and_inactive_clients_cannot_mint(emulator_local: GenesysEmulator, state: str) -> None:
     emulator_local.add_client("cid", "sec", state=state)
     response = mint(emulator_local, "cid", "sec")
     assert (response.status_code, response.json()) == (401, AUTH_FAILED)
@@ -296,16 +286,12 @@ def test_api_401_codes(emulator_local: GenesysEmulator) -> None:
     assert_platform_error(api(emulator_local, path, live), 401, "bad.credentials")
 
 
-def test_short_lifetime_expires_by_wall_clock(
-    emulator_local: GenesysEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_short_lifetime_expires_by_wall_clock(emulator_local: GenesysEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     emulator_local.add_client("a", "sec", lifetime=1)
     token = token_for(emulator_local, "a", "sec")
     now = time.time()
     monkeypatch.setattr(time, "time", lambda: now + 1.5)
-    assert_platform_error(
-        api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
-    )
+    assert_platform_error(api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials")
 
 
 def test_api_429_after_rate_limit(emulator_local: GenesysEmulator) -> None:
@@ -377,9 +363,7 @@ def test_head_and_delete_tokens_me(emulator_local: GenesysEmulator) -> None:
 
     deleted = api(emulator_local, "/api/v2/tokens/me", token, method="DELETE")
     assert (deleted.status_code, deleted.content) == (204, b"")
-    assert_platform_error(
-        api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
-    )
+    assert_platform_error(api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials")
 
 
 def test_revocation(emulator_local: GenesysEmulator) -> None:
@@ -390,9 +374,7 @@ def test_revocation(emulator_local: GenesysEmulator) -> None:
     assert emulator_local.revoke_client_tokens("a") == 2
     assert emulator_local.revoke_client_tokens("a") == 0
     for token in (a1, a2):
-        assert_platform_error(
-            api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials"
-        )
+        assert_platform_error(api(emulator_local, "/api/v2/tokens/me", token), 401, "bad.credentials")
     assert api(emulator_local, "/api/v2/tokens/me", b1).status_code == 200
     emulator_local.revoke_token(b1)
     assert api(emulator_local, "/api/v2/tokens/me", b1).status_code == 401
@@ -432,23 +414,17 @@ def test_oauth_client_api(emulator_local: GenesysEmulator) -> None:
     assert body["accessTokenValiditySeconds"] == 600
     assert "secret" not in body
 
-    forbidden = api(
-        emulator_local, "/api/v2/oauth/clients/app/secret", app, method="POST"
-    )
+    forbidden = api(emulator_local, "/api/v2/oauth/clients/app/secret", app, method="POST")
     assert_platform_error(forbidden, 403, "missing.permissions")
     assert_platform_error(
         api(emulator_local, "/api/v2/oauth/clients/app", app),
         403,
         "missing.permissions",
     )
-    missing = api(
-        emulator_local, "/api/v2/oauth/clients/ghost/secret", admin, method="POST"
-    )
+    missing = api(emulator_local, "/api/v2/oauth/clients/ghost/secret", admin, method="POST")
     assert_platform_error(missing, 404, "not.found")
 
-    regenerated = api(
-        emulator_local, "/api/v2/oauth/clients/app/secret", admin, method="POST"
-    )
+    regenerated = api(emulator_local, "/api/v2/oauth/clients/app/secret", admin, method="POST")
     assert regenerated.status_code == 200
     new_secret = regenerated.json()["secret"]
     assert new_secret == emulator_local.client("app").secret != "app-secret"
@@ -462,10 +438,7 @@ def test_queue_paging(emulator_local: GenesysEmulator) -> None:
     emulator_local.add_client("a", "sec")
     emulator_local.api_rate_limit = 100
     token = token_for(emulator_local, "a", "sec")
-    pages = [
-        api(emulator_local, f"/api/v2/routing/queues?pageNumber={n}", token).json()
-        for n in (1, 2, 3)
-    ]
+    pages = [api(emulator_local, f"/api/v2/routing/queues?pageNumber={n}", token).json() for n in (1, 2, 3)]
     assert [len(p["entities"]) for p in pages] == [25, 25, 7]
     assert {(p["pageSize"], p["total"], p["pageCount"]) for p in pages} == {(25, 57, 3)}
     assert [p["pageNumber"] for p in pages] == [1, 2, 3]
@@ -473,9 +446,7 @@ def test_queue_paging(emulator_local: GenesysEmulator) -> None:
     assert len(set(ids)) == 57
     assert all(set(q) >= {"id", "name"} for p in pages for q in p["entities"])
 
-    everything = api(
-        emulator_local, "/api/v2/routing/queues", token, params={"pageSize": 500}
-    )
+    everything = api(emulator_local, "/api/v2/routing/queues", token, params={"pageSize": 500})
     assert [q["id"] for q in everything.json()["entities"]] == ids
     beyond = api(emulator_local, "/api/v2/routing/queues?pageNumber=9", token).json()
     assert beyond["entities"] == []
@@ -487,9 +458,7 @@ def test_queue_paging(emulator_local: GenesysEmulator) -> None:
 def test_unknown_path_is_404(emulator_local: GenesysEmulator) -> None:
     emulator_local.add_client("a", "sec")
     token = token_for(emulator_local, "a", "sec")
-    assert_platform_error(
-        api(emulator_local, "/api/v2/nothing/here", token), 404, "not.found"
-    )
+    assert_platform_error(api(emulator_local, "/api/v2/nothing/here", token), 404, "not.found")
     assert_platform_error(
         api(emulator_local, "/api/v2/organizations/me", token, method="POST"),
         404,
@@ -546,9 +515,7 @@ def test_control_plane_over_http(emulator_local: GenesysEmulator) -> None:
 
     assert control(emulator_local, "fail_next", n=1, status=500, endpoint="token").ok
     assert mint(emulator_local, "ctl", regenerated["secret"]).status_code == 500
-    assert control(
-        emulator_local, "rate_limit_next", n=1, endpoint="api", retry_after=2
-    ).ok
+    assert control(emulator_local, "rate_limit_next", n=1, endpoint="api", retry_after=2).ok
     assert api(emulator_local, "/api/v2/tokens/me", None).headers["Retry-After"] == "2"
     assert control(emulator_local, "set_latency", seconds=0.0, endpoint=None).ok
 
@@ -560,10 +527,7 @@ def test_control_plane_over_http(emulator_local: GenesysEmulator) -> None:
     assert emulator_local.counts()["token"]["requests"] == 0
 
     assert control(emulator_local, "no_such_op").status_code == 400
-    assert (
-        control(emulator_local, "regenerate_secret", client_id="ghost").status_code
-        == 404
-    )
+    assert control(emulator_local, "regenerate_secret", client_id="ghost").status_code == 404
     assert control(emulator_local, "set_latency", bogus=1).status_code == 400
 
 
