@@ -69,8 +69,9 @@ class GenesysClient:
         self.secrets = SecretsManagerCredentials(settings.secret_id, max_age=settings.secret_max_age)
         self.minter = Minter(settings, self.secrets, _session(retries=0), self.metrics)
         self.session = _session(retries=None)
+        self.policy = policy or FreshnessPolicy()
         self.provider = TokenProvider(
-            source or self._default_source(), policy=policy, metrics=self.metrics, max_wait=settings.max_wait
+            source or self._default_source(), policy=self.policy, metrics=self.metrics, max_wait=settings.max_wait
         )
         self.auth = GenesysAuth(self.provider, on_replay=self._count_replay)
         self._lock = threading.Lock()
@@ -84,7 +85,12 @@ class GenesysClient:
     def _default_source(self) -> TokenSource:
         """Memory sits above one of: the extension, the shared DynamoDB cache, or direct minting."""
         source: TokenSource = MintSource(self.minter)
-        # [shared-cache hook] the DynamoDB tier wraps the mint source here when a table is set.
+        if self.settings.token_table:
+            from .dynamodb import DynamoTokenStore
+            from .shared import SharedSource
+
+            store = DynamoTokenStore(self.settings.token_table, self.settings.secret_id)
+            source = SharedSource(store, self.minter, policy=self.policy, metrics=self.metrics)
         # [extension hook] the genesys-token extension is tried first when present.
         return source
 

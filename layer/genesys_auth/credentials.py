@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .aws import make_client
 from .errors import SecretError, UnavailableError
 
 if TYPE_CHECKING:
@@ -87,19 +88,6 @@ def secret_name(secret_id: str) -> str:
         # Secrets Manager appends "-" and six random characters to every secret ARN.
         return name[:-7] if len(name) > 7 and name[-7] == "-" else name
     return secret_id
-
-
-def make_client(service: str) -> Any:
-    """A boto3 client with short timeouts; boto3 is imported here so `import genesys_auth` stays cheap."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.session.Session().client(service, config=config)
 
 
 def classify_aws_error(exc: BaseException, *, action: str) -> Exception:

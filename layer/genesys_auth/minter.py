@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import requests
 
@@ -68,7 +69,7 @@ class Minter:
 
     def _mint_with(self, creds: Credentials, deadline: Deadline) -> Token:
         endpoints = self.endpoints(creds)
-        token = request_token(self.session, endpoints.token_url, creds, deadline)
+        token = replace(request_token(self.session, endpoints.token_url, creds, deadline), api_url=endpoints.api_url)
         with self._lock:
             self.mints += 1
             self._client_id = creds.client_id

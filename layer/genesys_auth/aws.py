@@ -1,0 +1,21 @@
+"""boto3 clients for the library, created on first use so `import genesys_auth` stays cheap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def make_client(service: str, *, connect_timeout: float = 2, read_timeout: float = 5, attempts: int = 3) -> Any:
+    """A client with short timeouts: a Lambda invocation cannot afford botocore's 60 s defaults.
+
+    boto3 honours ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` and ``AWS_REGION`` itself.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
+    )
+    return boto3.session.Session().client(service, config=config)
