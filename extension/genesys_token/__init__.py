@@ -1,0 +1,1 @@
+"""The ``genesys-token`` Lambda extension: serves the function's Genesys Cloud token on localhost."""
