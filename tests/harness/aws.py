@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,13 +24,44 @@ FAKE_CREDENTIALS = {
 }
 
 
+class _OneRequestAtATime:
+    """WSGI wrapper that lets moto handle one request at a time.
+
+    moto has no lock per request or table (reference aws-lambda.md section 7), so two conditional
+    writes arriving together can both pass ``attribute_not_exists``: real DynamoDB applies each
+    conditional write atomically. Serialising requests restores that guarantee; connections are
+    still accepted concurrently, and moto answers in about a millisecond, so throughput is fine.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
+        with self.lock:
+            return [b"".join(self.app(environ, start_response))]
+
+
+def _threaded_moto_server() -> Any:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):  # type: ignore[misc]
+        def _server_entry(self) -> None:
+            app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
 class MotoServer:
-    """A ThreadedMotoServer on 127.0.0.1 and a random port."""
+    """moto in server mode on 127.0.0.1 and a random port, with DynamoDB's atomic conditional writes."""
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = _threaded_moto_server()
         self.url = ""
 
     def start(self) -> MotoServer:
@@ -96,3 +128,17 @@ def create_credentials_secret(
 def put_secret_string(moto: MotoServer, secret_name: str, text: str) -> None:
     """Store a new AWSCURRENT version (moto moves the old one to AWSPREVIOUS)."""
     moto.client("secretsmanager").put_secret_value(SecretId=secret_name, SecretString=text)
+
+
+def create_token_table(moto: MotoServer, name: str | None = None) -> str:
+    """The shared token table with the project's fixed schema: pk (S), TTL attribute ttl."""
+    table = name or f"genesys-tokens-{uuid.uuid4().hex[:8]}"
+    ddb = moto.client("dynamodb")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    return table

@@ -382,6 +382,7 @@ class GenesysEmulator:
         self._lock = threading.Lock()
         self._clients: dict[str, OAuthClient] = {}
         self._secrets_issued: list[str] = []
+        self._token_arrivals: list[float] = []
         self._tokens: dict[str, _Token] = {}
         self._token_order: list[str] = []
         self._mint_windows: dict[str, deque[float]] = {}
@@ -619,6 +620,11 @@ class GenesysEmulator:
                 value for value in self._token_order if client_id is None or self._tokens[value].client_id == client_id
             ]
 
+    def token_request_times(self) -> list[float]:
+        """Epoch times at which token requests arrived (before any injected latency)."""
+        with self._lock:
+            return list(self._token_arrivals)
+
     def sensitive_values(self) -> list[str]:
         """Every secret and token this emulator ever issued (the no-leak test searches for them)."""
         with self._lock:
@@ -652,6 +658,8 @@ class GenesysEmulator:
         group = "token" if path == TOKEN_PATH else "api"
         with self._lock:
             latency = self._latency[group]
+            if group == "token":
+                self._token_arrivals.append(time.time())
         if latency > 0:
             time.sleep(latency)
         if group == "token":
