@@ -91,10 +91,53 @@ def run_inprocess(invocations: int, threads: int) -> dict[str, Any]:
         moto.stop()
 
 
+def run_containers(containers: int, calls: int) -> dict[str, Any]:
+    """Cold containers (separate processes) all at once: with the shared table, then without."""
+    from tests.harness.aws import create_token_table
+    from tests.harness.container import broadcast, start_containers
+
+    moto = MotoServer().start()
+    emulator = GenesysEmulator().start()
+    report: dict[str, Any] = {}
+    try:
+        emulator.set_latency(0.3, endpoint="token")  # a realistic mint, so the race is real
+        oauth = emulator.add_client(name="demo-fleet")
+        secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret, name="genesys/demo-fleet")
+        base = {
+            **moto.env(),
+            "GENESYS_SECRET_ID": secret_id,
+            "GENESYS_LOGIN_URL": emulator.url,
+            "GENESYS_API_URL": emulator.url,
+        }
+        for label, extra in (("shared", {"GENESYS_TOKEN_TABLE": create_token_table(moto)}), ("naive", {})):
+            emulator.reset_counters()
+            fleet = start_containers({**base, **extra}, containers)
+            try:
+                results = []
+                for _ in range(calls):
+                    results += broadcast(fleet, op="get", path="/api/v2/organizations/me", deadline_s=20)
+                last = broadcast(fleet, op="stats")
+            finally:
+                for container in fleet:
+                    container.stop()
+            report[label] = {
+                "calls": len(results),
+                "ok": sum(1 for r in results if r.get("status") == 200),
+                "mints": emulator.counts()["token"]["mints"],
+                "secret_reads": sum(r["secret_reads"] for r in last),
+                "ddb_per_container": sum(r["ddb_requests"] for r in last) / containers,
+            }
+    finally:
+        emulator.stop()
+        moto.stop()
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--containers", type=int, default=20)
     args = parser.parse_args(argv)
     os.environ.pop("GENESYS_TOKEN_TABLE", None)
 
@@ -115,7 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     failed = report["errors"] > 0 or report["ok"] != args.invocations
-    print("\nresult:", "FAILED" if failed else "OK: every invocation succeeded")
+
+    print(f"\nshared token cache: {args.containers} cold containers (separate processes) at once, 3 calls each")
+    fleet = run_containers(args.containers, calls=3)
+    print(f"  {'':<22}  {'with GENESYS_TOKEN_TABLE':>24}  {'memory only (naive)':>20}")
+    for key, name in (
+        ("calls", "API calls"),
+        ("ok", "succeeded"),
+        ("mints", "token mints"),
+        ("secret_reads", "secret reads"),
+        ("ddb_per_container", "DynamoDB req/container"),
+    ):
+        shared, naive = fleet["shared"][key], fleet["naive"][key]
+        fmt = "{:.1f}" if isinstance(shared, float) else "{}"
+        print(f"  {name:<22}  {fmt.format(shared):>24}  {fmt.format(naive):>20}")
+    failed = failed or any(fleet[k]["ok"] != fleet[k]["calls"] for k in fleet) or fleet["shared"]["mints"] != 1
+
+    print("\nresult:", "FAILED" if failed else "OK: every call succeeded; one mint served every container")
     return 1 if failed else 0
 
 
