@@ -45,6 +45,31 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench
 
+# The two Lambda layers (library, genesys-token extension) for the Lambda target, without sam.
+LAYERS := build/layers
+build: $(STAMP)
+	$(PY) extension/build_layers.py --out $(LAYERS)
+
+# Run one function of template.yaml with its built layers in the local Lambda sandbox against the
+# emulators: make invoke FN=ExampleFunction EVENT=events/example.json
+FN ?= ExampleFunction
+EVENT ?= events/example.json
+invoke: build
+	$(PY) -m tests.harness.invoke $(FN) $(EVENT) --layers $(LAYERS)
+
+# `sam build` (the SAM way to the same layers) with aws-sam-cli in its own venv; not part of `make test`.
+SAM_VENV := .venv-sam
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
+	@touch $@
+
+# SAM builds the Python function with a python3.12 from PATH (a pyenv 3.12 is used if there is one).
+build-sam: $(SAM_VENV)/.installed
+	@py312="$$(ls -d $$HOME/.pyenv/versions/3.12*/bin 2>/dev/null | tail -1)"; \
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$${py312:+$$py312:}$$PATH" SAM_CLI_TELEMETRY=0 \
+	$(SAM_VENV)/bin/sam build --build-in-source
+
 clean:
-	rm -rf $(VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
