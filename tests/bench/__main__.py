@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["core"]
+SECTIONS = ["core", "storm"]
 
 
 def main() -> int:
