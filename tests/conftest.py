@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from genesys_auth import GenesysAuthError, GenesysClient, Settings
-from tests.harness.aws import FAKE_CREDENTIALS, MotoServer, create_credentials_secret, patched_environ
+from tests.harness.aws import FAKE_CREDENTIALS, MotoServer, app_env, create_credentials_secret, patched_environ
 from tests.harness.genesys_emulator import GenesysEmulator, OAuthClient
 
 # Never let a test reach real AWS: fake credentials and a dead endpoint until moto starts.
@@ -125,14 +125,7 @@ class App:
 
     def env(self, **overrides: str) -> dict[str, str]:
         """Environment for a child process (a container) using this app."""
-        values = {
-            **self.moto.env(),
-            "GENESYS_SECRET_ID": self.secret_id,
-            "GENESYS_LOGIN_URL": self.emulator.url,
-            "GENESYS_API_URL": self.emulator.url,
-        }
-        values.update(overrides)
-        return values
+        return app_env(self.moto, self.emulator.url, self.secret_id, **overrides)
 
 
 @pytest.fixture

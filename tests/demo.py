@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.harness.aws import MotoServer, create_credentials_secret, patched_environ
+from tests.harness.aws import MotoServer, app_env, create_credentials_secret, patched_environ
 from tests.harness.genesys_emulator import GenesysEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +50,7 @@ def run_inprocess(invocations: int, threads: int) -> dict[str, Any]:
     try:
         oauth = emulator.add_client(name="demo-app")
         secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret, name="genesys/demo-app")
-        env = {
-            **moto.env(),
-            "GENESYS_SECRET_ID": secret_id,
-            "GENESYS_LOGIN_URL": emulator.url,
-            "GENESYS_API_URL": emulator.url,
-        }
+        env = app_env(moto, emulator.url, secret_id)
         with patched_environ(env):
             app = load_handler(ROOT / "functions" / "example" / "app.py")
             results: list[dict[str, Any]] = []
@@ -103,12 +98,7 @@ def run_containers(containers: int, calls: int) -> dict[str, Any]:
         emulator.set_latency(0.3, endpoint="token")  # a realistic mint, so the race is real
         oauth = emulator.add_client(name="demo-fleet")
         secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret, name="genesys/demo-fleet")
-        base = {
-            **moto.env(),
-            "GENESYS_SECRET_ID": secret_id,
-            "GENESYS_LOGIN_URL": emulator.url,
-            "GENESYS_API_URL": emulator.url,
-        }
+        base = app_env(moto, emulator.url, secret_id)
         for label, extra in (("shared", {"GENESYS_TOKEN_TABLE": create_token_table(moto)}), ("naive", {})):
             emulator.reset_counters()
             fleet = start_containers({**base, **extra}, containers)

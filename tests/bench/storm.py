@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table
+from tests.harness.aws import MotoServer, app_env, create_credentials_secret, create_token_table
 from tests.harness.container import broadcast, start_containers
 from tests.harness.genesys_emulator import GenesysEmulator
 
@@ -31,12 +31,7 @@ def run() -> list[tuple[str, str]]:
             for mode in ("naive", "shared"):
                 oauth = emulator.add_client()
                 secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret)
-                env = {
-                    **moto.env(),
-                    "GENESYS_SECRET_ID": secret_id,
-                    "GENESYS_LOGIN_URL": emulator.url,
-                    "GENESYS_API_URL": emulator.url,
-                }
+                env = app_env(moto, emulator.url, secret_id)
                 if mode == "shared":
                     env["GENESYS_TOKEN_TABLE"] = create_token_table(moto)
                 fleet = start_containers(env, n)

@@ -106,6 +106,17 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def app_env(moto: MotoServer, genesys_url: str, secret_id: str, **extra: str) -> dict[str, str]:
+    """Environment of a process (a container) of an app: emulated AWS and Genesys, its secret."""
+    return {
+        **moto.env(),
+        "GENESYS_SECRET_ID": secret_id,
+        "GENESYS_LOGIN_URL": genesys_url,
+        "GENESYS_API_URL": genesys_url,
+        **extra,
+    }
+
+
 def create_credentials_secret(
     moto: MotoServer,
     client_id: str,
