@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["core", "storm"]
+SECTIONS = ["core", "storm", "extension"]
 
 
 def main() -> int:
