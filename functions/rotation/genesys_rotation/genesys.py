@@ -10,6 +10,7 @@ rotation version. The new secret appears only in this POST's answer (the 2025 vi
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 TOKENS_ME = "/api/v2/tokens/me"
 
+_admin_lock = threading.Lock()
+_admin_clients: dict[Settings, GenesysClient] = {}
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -53,8 +57,14 @@ class Genesys:
 
     @property
     def admin(self) -> GenesysClient:
+        """One admin client per container and settings: its token is reused across invocations;
+        its secret is re-read at every mint (``secret_max_age=0``), so a fixed secret takes effect."""
         if self._admin is None:
-            self._admin = GenesysClient(self.settings)
+            with _admin_lock:
+                client = _admin_clients.get(self.settings)
+                if client is None:
+                    client = _admin_clients[self.settings] = GenesysClient(self.settings)
+            self._admin = client
         return self._admin
 
     def regenerate(self, client_id: str) -> str:

@@ -15,6 +15,8 @@ EMF metric ``RotationFailed``; Lambda's ``Errors`` metric and the dead-letter qu
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import uuid
 from typing import Any
@@ -39,10 +41,20 @@ DEFAULT_BUDGET_SECONDS = 120.0
 LEASE_SLACK_SECONDS = 15.0
 
 
+_cache_lock = threading.Lock()
+_aws_clients: dict[tuple[str, str, str], Any] = {}
+
+
 def _clients() -> tuple[Any, Any]:
+    """Secrets Manager and DynamoDB clients, made once per container (as Lambda code should)."""
     from genesys_auth.aws import make_client
 
-    return make_client("secretsmanager"), make_client("dynamodb")
+    where = (os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_REGION", ""))
+    with _cache_lock:
+        for service in ("secretsmanager", "dynamodb"):
+            if (service, *where) not in _aws_clients:
+                _aws_clients[(service, *where)] = make_client(service)
+        return _aws_clients[("secretsmanager", *where)], _aws_clients[("dynamodb", *where)]
 
 
 def _budget(context: Any) -> float:
@@ -103,7 +115,8 @@ def _step(event: dict[str, Any], context: Any, config: RotationConfig) -> dict[s
     rotator = _rotator(secret, described.name, context, config, ddb)
     result = rotator.run_step(step, token)
     log.info("%s done for version %s of %s", step, token, described.name)
-    return {"step": step, "version": token, "result": result if isinstance(result, str) else "tested"}
+    outcome = result if isinstance(result, str) else ("tested" if result is not None else "current")
+    return {"step": step, "version": token, "result": outcome}
 
 
 def _rotator(
