@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests import demo_rotation
 from tests.harness.aws import MotoServer, app_env, create_credentials_secret, patched_environ
 from tests.harness.genesys_emulator import GenesysEmulator
 
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         fmt = "{:.1f}" if isinstance(shared, float) else "{}"
         print(f"  {name:<22}  {fmt.format(shared):>24}  {fmt.format(naive):>20}")
     failed = failed or any(fleet[k]["ok"] != fleet[k]["calls"] for k in fleet) or fleet["shared"]["mints"] != 1
+
+    failed = demo_rotation.report(args.invocations, args.threads) or failed  # tests/demo_rotation.py
 
     print("\nresult:", "FAILED" if failed else "OK: every call succeeded; one mint served every container")
     return 1 if failed else 0

@@ -85,6 +85,8 @@ class RotationWorld:
             "GENESYS_LOGIN_URL": self.emulator.url,
             "GENESYS_API_URL": self.emulator.url,
             "GENESYS_TOKEN_EXTENSION": "off",
+            "GENESYS_TOKEN_TABLE": "",  # memory-only: each process has its own token and secret cache
+            "GENESYS_ADMIN_SECRET_ID": "",
         }
         values.update(overrides)
         return values

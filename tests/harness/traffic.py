@@ -2,7 +2,7 @@
 `GET /api/v2/organizations/me` in a loop, like a warm Lambda container under steady traffic.
 
 Prints JSON lines on stdout: ``{"event": "ready"}`` after its first successful call,
-``{"event": "client", "client_id": ...}`` whenever it mints with another OAuth client, and at the
+``{"event": "client", "client_id": ...}`` whenever its token belongs to another OAuth client, and at the
 end ``{"event": "done", "ok": n, "failed": n, "errors": {kind: n}, "clients": [...]}``. It stops when
 a line arrives on stdin (or stdin closes), or after ``--max-calls`` / ``--max-seconds``. Never
 prints a token or a secret.
@@ -28,6 +28,22 @@ from genesys_auth import GenesysAuthError, GenesysClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _client_in_use(client: GenesysClient, seen: dict[str, str | None]) -> str | None:
+    """The OAuth client of the token this process uses now (asks tokens/me once per new token).
+
+    Whatever tier the token came from (memory, shared table, a mint), this is the client the
+    traffic really runs on.
+    """
+    try:
+        fp = client.token_info().fingerprint
+        if fp not in seen:
+            body = client.get("/api/v2/tokens/me").json()
+            seen[fp] = body.get("OAuthClient", {}).get("id")
+        return seen[fp]
+    except (GenesysAuthError, ValueError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pace", type=float, default=0.01, help="seconds between calls")
@@ -51,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = failed = 0
     errors: dict[str, int] = {}
     clients: list[str] = []
+    seen: dict[str, str | None] = {}
     ready = False
     started = time.monotonic()
     calls = 0
@@ -67,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             failed += 1
             errors[kind] = errors.get(kind, 0) + 1
-        current = client.minter.client_id
+        current = _client_in_use(client, seen)
         if current is not None and (not clients or clients[-1] != current):
             clients.append(current)
             say(event="client", client_id=current)
