@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layer/genesys_auth
+	$(BIN)/mypy --strict functions/rotation/genesys_rotation functions/rotation/app.py
 
 validate: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
