@@ -400,3 +400,17 @@ def test_a_secret_regenerated_by_hand_is_recovered_by_the_library(app: ModuleTyp
     result = app.handler(world.scheduled_event(), None)
     assert (result["status"], result["client_id"]) == ("rotated", world.b.client_id)
     assert world.value("AWSPREVIOUS")["client_secret"] == new_secret
+
+
+def test_a_failure_is_counted_as_an_emf_metric(
+    app: ModuleType, world: RotationWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = world.version_with("AWSCURRENT")
+    with (
+        patched_environ({"GENESYS_ADMIN_SECRET_ID": "genesys/no-such-admin-secret", "GENESYS_METRICS": "true"}),
+        pytest.raises(Exception, match=r"admin secret genesys/no-such-admin-secret .* is unusable"),
+    ):
+        app.handler(world.scheduled_event(), None)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any("RotationFailed" in entry for entry in emf), emf
+    assert world.version_with("AWSCURRENT") == before and world.regenerations() == 0
