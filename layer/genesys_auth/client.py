@@ -91,7 +91,6 @@ class GenesysClient:
 
             store = DynamoTokenStore(self.settings.token_table, self.settings.secret_id)
             source = SharedSource(store, self.minter, policy=self.policy, metrics=self.metrics)
-        # [extension hook] the genesys-token extension is tried first when present.
         from .extension_client import ExtensionSource, extension_wanted
 
         if extension_wanted(self.settings):

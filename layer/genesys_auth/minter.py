@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import requests
@@ -83,13 +84,16 @@ class Minter:
         )
         return token
 
+    def _candidates(self) -> Iterator[Credentials | None]:
+        """Fresh AWSCURRENT first, then the other stages: each read only if the one before failed."""
+        yield self.secrets.current(force=True)
+        for stage in (PENDING, PREVIOUS):
+            yield self.secrets.staged(stage)
+
     def _recover(self, failed: Credentials, first: AuthenticationError, deadline: Deadline) -> Token:
         tried = {(failed.client_id, failed.client_secret)}
         log.warning("invalid_client for client %s: re-reading the secret and its staged versions", failed.client_id)
-        candidates: list[Credentials | None] = [self.secrets.current(force=True)]
-        for stage in (PENDING, PREVIOUS):
-            candidates.append(self.secrets.staged(stage))
-        for creds in candidates:
+        for creds in self._candidates():
             if creds is None or (creds.client_id, creds.client_secret) in tried:
                 continue
             tried.add((creds.client_id, creds.client_secret))

@@ -316,3 +316,17 @@ def test_metrics_are_emf_lines(metrics_app: App, capsys: pytest.CaptureFixture[s
     line = next(json.loads(x) for x in out.splitlines() if x.startswith("{") and "TokenMinted" in x)
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "GenesysAuthTest"
     assert line["TokenMinted"] == [1.0] or line["TokenMinted"] == 1.0
+
+
+def test_recovery_reads_only_the_secret_versions_it_needs(app: App) -> None:
+    client = app.client()
+    first = client.token()
+    new_secret = app.emulator.regenerate_secret(app.oauth.client_id)
+    put_secret_string(
+        app.moto, app.secret_id, json.dumps({"client_id": app.oauth.client_id, "client_secret": new_secret})
+    )
+    client.invalidate(first)
+    reads_before = client.secrets.reads
+    client.token()
+    # The cached (old) value fails with invalid_client, the forced AWSCURRENT read works: one read.
+    assert client.secrets.reads - reads_before == 1
