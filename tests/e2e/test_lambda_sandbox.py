@@ -406,7 +406,10 @@ def test_extension_init_error_fails_init(sandboxes: list[LambdaSandbox], task_ro
     with pytest.raises(SandboxInitError) as info:
         sb.start()
     assert "misconfigured" in info.value.reason
-    assert read_records(record)[-1] == {"kind": "init_error_posted", "status": 202}
+    # The sandbox kills the extension as soon as the error arrives, as Lambda may: the extension's
+    # own note of the 202 is only there if it was written before the kill.
+    posted = [r for r in read_records(record) if r.get("kind") == "init_error_posted"]
+    assert posted in ([], [{"kind": "init_error_posted", "status": 202}])
     [err] = sb.extension_errors
     assert err["extension"] == "misconfigured" and err["kind"] == "init"
     assert err["errorType"] == "Extension.ConfigInvalid"
