@@ -62,16 +62,16 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             secret_id=env.get("GENESYS_SECRET_ID", "").strip(),
-            region=_opt(env, "GENESYS_REGION"),
-            login_url=_url(env, "GENESYS_LOGIN_URL"),
-            api_url=_url(env, "GENESYS_API_URL"),
-            token_table=_opt(env, "GENESYS_TOKEN_TABLE"),
-            secret_max_age=_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
-            max_wait=_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS),
-            metrics=_flag(env, "GENESYS_METRICS"),
-            metrics_namespace=_opt(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
-            extension=(_opt(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
-            extension_port=int(_number(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780)),
+            region=env_str(env, "GENESYS_REGION"),
+            login_url=env_url(env, "GENESYS_LOGIN_URL"),
+            api_url=env_url(env, "GENESYS_API_URL"),
+            token_table=env_str(env, "GENESYS_TOKEN_TABLE"),
+            secret_max_age=env_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
+            max_wait=env_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS),
+            metrics=env_flag(env, "GENESYS_METRICS"),
+            metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
+            extension=(env_str(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
+            extension_port=int(env_number(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780)),
         )
 
     def endpoints(self, secret_region: str | None) -> Endpoints:
@@ -90,18 +90,21 @@ class Settings:
         return Endpoints(self.login_url or derived.login_url, self.api_url or derived.api_url)
 
 
-def _opt(env: Mapping[str, str], name: str) -> str | None:
+# Readers of one environment variable each; also used by the project's functions (rotation).
+
+
+def env_str(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
 
 
-def _url(env: Mapping[str, str], name: str) -> str | None:
-    value = _opt(env, name)
+def env_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env_str(env, name)
     return value.rstrip("/") if value else None
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _opt(env, name)
+def env_number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env_str(env, name)
     if value is None:
         return default
     try:
@@ -113,7 +116,7 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return number
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
+def env_flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "").strip().lower()
     if value in _TRUE:
         return True

@@ -8,7 +8,6 @@ the suite's leak watch.
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import App, LeakWatch
-from tests.harness.aws import MotoServer
+from tests.harness.aws import MotoServer, create_token_table
 from tests.harness.lambda_sandbox import LambdaSandbox
 
 pytestmark = pytest.mark.timeout(90)
@@ -45,20 +44,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _create_token_table(moto: MotoServer) -> str:
-    """The shared tier's table: partition key pk (S), TTL attribute ttl, on-demand."""
-    name = f"genesys-tokens-{os.urandom(4).hex()}"
-    ddb = moto.client("dynamodb")
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-    return name
 
 
 @pytest.fixture
@@ -148,7 +133,7 @@ def test_three_sandboxes_twenty_invocations_each_mint_once_with_the_shared_table
     make_app: Callable[..., App], sandbox: Callable[..., LambdaSandbox], moto: MotoServer
 ) -> None:
     app = make_app()
-    table = _create_token_table(moto)
+    table = create_token_table(moto)
     boxes = [sandbox(app, GENESYS_TOKEN_TABLE=table) for _ in range(3)]
     starters = [threading.Thread(target=box.start) for box in boxes]  # three cold starts at once
     for thread in starters:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.harness.aws import MotoServer, create_credentials_secret
+from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table
 from tests.harness.genesys_emulator import GenesysEmulator, OAuthClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,20 +36,6 @@ def load_rotation_app() -> ModuleType:
     spec.loader.exec_module(module)
     sys.modules[name] = module
     return module
-
-
-def create_lease_table(moto: MotoServer) -> str:
-    """The project's token table schema: pk (S), TTL attribute ttl, on demand."""
-    table = f"genesys-tokens-{uuid.uuid4().hex[:8]}"
-    ddb = moto.client("dynamodb")
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-    return table
 
 
 @dataclass
@@ -140,5 +126,5 @@ def make_rotation_world(
         admin=admin,
         secret_id=secret_id,
         admin_secret_id=admin_name,
-        table=create_lease_table(moto),
+        table=create_token_table(moto),
     )

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genesys_auth import ConfigurationError, Settings
+from genesys_auth.config import env_flag, env_number, env_str
 
 from .guard import DEFAULT_MARGIN, DEFAULT_SECRET_MAX_AGE, DEFAULT_TOKEN_LIFETIME, GuardPolicy
 
@@ -38,27 +39,27 @@ class RotationConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationConfig:
         env = os.environ if environ is None else environ
-        admin = _opt(env, "GENESYS_ADMIN_SECRET_ID")
+        admin = env_str(env, "GENESYS_ADMIN_SECRET_ID")
         if admin is None:
             raise ConfigurationError(
                 "GENESYS_ADMIN_SECRET_ID is not set; give the secret of the admin OAuth client that holds "
                 "oauth:client:edit (it regenerates the standby client's secret)"
             )
-        login, api = _opt(env, "GENESYS_LOGIN_URL"), _opt(env, "GENESYS_API_URL")
+        login, api = env_str(env, "GENESYS_LOGIN_URL"), env_str(env, "GENESYS_API_URL")
         return cls(
             admin_secret_id=admin,
-            app_secret_id=_opt(env, "GENESYS_SECRET_ID"),
-            table=_opt(env, "GENESYS_TOKEN_TABLE"),
-            region=_opt(env, "GENESYS_REGION"),
+            app_secret_id=env_str(env, "GENESYS_SECRET_ID"),
+            table=env_str(env, "GENESYS_TOKEN_TABLE"),
+            region=env_str(env, "GENESYS_REGION"),
             login_url=login.rstrip("/") if login else None,
             api_url=api.rstrip("/") if api else None,
             guard=GuardPolicy(
-                token_lifetime=_number(env, "GENESYS_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
-                secret_max_age=_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
-                margin=_number(env, "GENESYS_ROTATION_MARGIN", DEFAULT_MARGIN),
+                token_lifetime=env_number(env, "GENESYS_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
+                secret_max_age=env_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
+                margin=env_number(env, "GENESYS_ROTATION_MARGIN", DEFAULT_MARGIN),
             ),
-            metrics=(_opt(env, "GENESYS_METRICS") or "true").lower() in ("1", "true", "yes", "on"),
-            metrics_namespace=_opt(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
+            metrics=env_flag(env, "GENESYS_METRICS") if env_str(env, "GENESYS_METRICS") else True,
+            metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
         )
 
     def admin_settings(self) -> Settings:
@@ -72,21 +73,3 @@ class RotationConfig:
             extension="off",
             secret_max_age=0,
         )
-
-
-def _opt(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _opt(env, name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds") from None
-    if number < 0:
-        raise ConfigurationError(f"{name} must not be negative")
-    return number
