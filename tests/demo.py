@@ -9,40 +9,17 @@ admin would in the Genesys UI, so the report shows the 401 being recovered from.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tests import demo_rotation
 from tests.harness.aws import MotoServer, app_env, create_credentials_secret, patched_environ
 from tests.harness.genesys_emulator import GenesysEmulator
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Context:
-    """The two things a handler reads from Lambda's context object."""
-
-    def __init__(self, timeout_s: float, request_id: str) -> None:
-        self.deadline = time.monotonic() + timeout_s
-        self.aws_request_id = request_id
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-def load_handler(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.harness.handler import Context, load_handler
 
 
 def run_inprocess(invocations: int, threads: int) -> dict[str, Any]:
@@ -53,7 +30,7 @@ def run_inprocess(invocations: int, threads: int) -> dict[str, Any]:
         secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret, name="genesys/demo-app")
         env = app_env(moto, emulator.url, secret_id)
         with patched_environ(env):
-            app = load_handler(ROOT / "functions" / "example" / "app.py")
+            app = load_handler()
             results: list[dict[str, Any]] = []
             lock = threading.Lock()
             revoked = threading.Event()

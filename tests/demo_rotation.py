@@ -10,20 +10,16 @@ regenerated); the cold one mints with B. Every invocation must succeed.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tests.harness.aws import MotoServer, patched_environ
 from tests.harness.genesys_emulator import GenesysEmulator
+from tests.harness.handler import Context, load_handler
 from tests.harness.rotation import load_rotation_app, make_rotation_world
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -32,30 +28,13 @@ class RotationDemo:
     failed: bool = True
 
 
-class _Context:
-    def __init__(self, timeout_s: float, request_id: str) -> None:
-        self.deadline = time.monotonic() + timeout_s
-        self.aws_request_id = request_id
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-def _container(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / "example" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run(moto: MotoServer, emulator: GenesysEmulator, invocations: int, threads: int) -> RotationDemo:
     with patched_environ(moto.env()):
         world = make_rotation_world(moto, emulator)
     rotation = load_rotation_app()
     with patched_environ(world.consumer_env()):
-        warm = _container("example_app_rotation_warm")
-        cold = _container("example_app_rotation_cold")
+        warm = load_handler(name="example_app_rotation_warm")
+        cold = load_handler(name="example_app_rotation_cold")
     results: list[dict[str, Any]] = []
     outcome: dict[str, Any] = {}
     lock = threading.Lock()
@@ -65,14 +44,14 @@ def run(moto: MotoServer, emulator: GenesysEmulator, invocations: int, threads: 
     def invoke(n: int) -> None:
         if n == half:
             try:
-                outcome.update(rotation.handler(world.scheduled_event(), _Context(60.0, "rotation")))
+                outcome.update(rotation.handler(world.scheduled_event(), Context(60.0, "rotation")))
             except Exception as exc:  # reported below; the message never holds a secret
                 outcome.update(status="failed", error=str(exc))
             rotated.set()
         container = warm if n < half or n % 2 else cold
         if container is cold:
             rotated.wait()  # the cold container starts after the rotation; the warm one serves meanwhile
-        result = container.handler({"path": "/api/v2/organizations/me"}, _Context(3.0, f"req-{n}"))
+        result = container.handler({"path": "/api/v2/organizations/me"}, Context(3.0, f"req-{n}"))
         with lock:
             results.append(result)
 

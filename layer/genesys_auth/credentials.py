@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .aws import make_client
@@ -187,11 +187,4 @@ class SecretsManagerCredentials:
 
 
 def _with_stage(creds: Credentials, stage: str, version_id: str | None = None) -> Credentials:
-    return Credentials(
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        region=creds.region,
-        alternate_client_id=creds.alternate_client_id,
-        version_id=version_id,
-        stage=stage,
-    )
+    return replace(creds, version_id=version_id, stage=stage)

@@ -35,8 +35,7 @@ class MintSource:
         self.minter = minter
 
     def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
-        token = self.minter.mint(deadline)
-        return token
+        return self.minter.mint(deadline)
 
     def invalidate(self, token_hash: str) -> None:
         """Nothing is shared, so forgetting the memory copy (done by the provider) is enough."""

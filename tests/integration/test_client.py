@@ -221,13 +221,18 @@ def test_missing_secret_is_a_secret_error(app: App) -> None:
         client.token()
 
 
-def test_secret_regenerated_and_updated_is_picked_up(app: App) -> None:
-    client = app.client()
-    first = client.token()
+def regenerate_by_hand(app: App) -> None:
+    """What an admin does: regenerate the client's secret in Genesys, then store it in the secret."""
     new_secret = app.emulator.regenerate_secret(app.oauth.client_id)
     put_secret_string(
         app.moto, app.secret_id, json.dumps({"client_id": app.oauth.client_id, "client_secret": new_secret})
     )
+
+
+def test_secret_regenerated_and_updated_is_picked_up(app: App) -> None:
+    client = app.client()
+    first = client.token()
+    regenerate_by_hand(app)
     client.invalidate(first)
     assert client.token() != first  # invalid_client -> re-read bypassing the 300 s cache -> success
 
@@ -321,10 +326,7 @@ def test_metrics_are_emf_lines(metrics_app: App, capsys: pytest.CaptureFixture[s
 def test_recovery_reads_only_the_secret_versions_it_needs(app: App) -> None:
     client = app.client()
     first = client.token()
-    new_secret = app.emulator.regenerate_secret(app.oauth.client_id)
-    put_secret_string(
-        app.moto, app.secret_id, json.dumps({"client_id": app.oauth.client_id, "client_secret": new_secret})
-    )
+    regenerate_by_hand(app)
     client.invalidate(first)
     reads_before = client.secrets.reads
     client.token()
