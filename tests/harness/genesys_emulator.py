@@ -73,6 +73,7 @@ MAX_PAGE_SIZE = 500
 EDIT_PERMISSION = "oauth:client:edit"
 VIEW_PERMISSION = "oauth:client:view"
 ENDPOINT_GROUPS = ("token", "api")
+RATE_LIMIT_SCOPES = ("token", "client")
 
 # Exact texts from the reference file (section 3).
 MSG_AUTH_FAILED = "authentication failed"
@@ -355,8 +356,10 @@ class GenesysEmulator:
       ``oauth:client:edit``; ``POST .../secret`` needs ``oauth:client:edit``.
     * A token is valid until ``issued_at + lifetime``; the answered ``expires_in``
       is ``lifetime - 1`` (minimum 1), as Genesys answers 86399 for 86400.
-    * The per-token API limit is a sliding 60 s window over *accepted* requests;
-      rejected (429) requests do not extend it.
+    * The per-token API limit is a sliding window (``api_rate_window``, 60 s by
+      default) over *accepted* requests; rejected (429) requests do not extend it.
+      ``rate_limit_scope="client"`` makes all tokens of one OAuth client share one
+      window and count (the reading of the limit the reference cannot rule out).
     """
 
     #: Set to an int (on the class or an instance) to add ``Retry-After`` to
@@ -370,6 +373,8 @@ class GenesysEmulator:
         port: int = 0,
         token_rate_limit: int | None = None,
         api_rate_limit: int = 300,
+        api_rate_window: float = WINDOW_SECONDS,
+        rate_limit_scope: str = "token",
         tokens_survive_regeneration: bool = True,
         verbose: bool = False,
     ) -> None:
@@ -377,6 +382,9 @@ class GenesysEmulator:
         self.port = port
         self.token_rate_limit = token_rate_limit
         self.api_rate_limit = api_rate_limit
+        self.api_rate_window = api_rate_window
+        self.rate_limit_scope = rate_limit_scope
+        _check_api_rate_limit(api_rate_limit, api_rate_window, rate_limit_scope)
         self.tokens_survive_regeneration = tokens_survive_regeneration
         self.verbose = verbose
         self._lock = threading.Lock()
@@ -386,6 +394,9 @@ class GenesysEmulator:
         self._tokens: dict[str, _Token] = {}
         self._token_order: list[str] = []
         self._mint_windows: dict[str, deque[float]] = {}
+        # Accepted API requests per client, kept whatever the scope so it can switch at runtime.
+        self._client_windows: dict[str, deque[float]] = {}
+        self._api_rate_limited = 0
         self._latency: dict[str, float] = {"token": 0.0, "api": 0.0}
         self._fail_next: dict[str, deque[int]] = {"token": deque(), "api": deque()}
         self._rate_limit_next: dict[str, deque[int]] = {
@@ -547,6 +558,28 @@ class GenesysEmulator:
         (group,) = self._groups(endpoint)
         with self._lock:
             self._rate_limit_next[group].extend([int(retry_after)] * n)
+
+    def set_api_rate_limit(self, limit: int, *, window: float | None = None, scope: str | None = None) -> None:
+        """Change the Platform API limit: ``limit`` requests per ``window`` seconds per ``scope``.
+
+        ``window`` and ``scope`` keep their current values when omitted.  Requests already
+        accepted stay in their windows, so a lower limit applies at once.
+        """
+        new_window = self.api_rate_window if window is None else float(window)
+        new_scope = self.rate_limit_scope if scope is None else scope
+        _check_api_rate_limit(limit, new_window, new_scope)
+        with self._lock:
+            self.api_rate_limit = int(limit)
+            self.api_rate_window = new_window
+            self.rate_limit_scope = new_scope
+
+    def api_rate_limited(self) -> int:
+        """How many 429s the per-token (or per-client) limit answered over the emulator's life.
+
+        Injected ``rate_limit_next`` answers and canned answers are not included.
+        """
+        with self._lock:
+            return self._api_rate_limited
 
     def reset_faults(self) -> None:
         """Clear latency and pending fail/rate-limit injections (extra helper)."""
@@ -808,11 +841,16 @@ class GenesysEmulator:
         if token is None or record is None or token.revoked or now >= token.expires_at or record.state == "disabled":
             return _platform_error(401, "bad.credentials", MSG_BAD_CREDENTIALS)
 
-        window = token.requests
-        while window and window[0] <= now - WINDOW_SECONDS:
-            window.popleft()
-        reset = max(1, math.ceil(window[0] + WINDOW_SECONDS - now)) if window else 60
+        span = self.api_rate_window
+        client_window = self._client_windows.setdefault(record.client_id, deque())
+        for each in (token.requests, client_window):
+            while each and each[0] <= now - span:
+                each.popleft()
+        window = token.requests if self.rate_limit_scope == "token" else client_window
+        # Seconds until the oldest accepted request leaves the window and frees one slot.
+        reset = max(1, math.ceil(window[0] + span - now)) if window else max(1, math.ceil(span))
         if len(window) >= self.api_rate_limit:
+            self._api_rate_limited += 1
             response = _too_many_requests(reset)
             response.headers.update(
                 {
@@ -822,7 +860,8 @@ class GenesysEmulator:
                 }
             )
             return response
-        window.append(now)
+        token.requests.append(now)
+        client_window.append(now)
         per_client = self._counters["api"]["by_client"].setdefault(record.client_id, {"requests": 0})
         per_client["requests"] += 1
 
@@ -988,6 +1027,14 @@ class GenesysEmulator:
             self.rate_limit_next(**kw)
             return {}
 
+        def set_api_rate_limit(kw: JsonDict) -> JsonDict:
+            self.set_api_rate_limit(**kw)
+            return {
+                "limit": self.api_rate_limit,
+                "window": self.api_rate_window,
+                "scope": self.rate_limit_scope,
+            }
+
         def reset_counters(kw: JsonDict) -> JsonDict:
             self.reset_counters(**kw)
             return {}
@@ -1020,6 +1067,7 @@ class GenesysEmulator:
             "set_latency": set_latency,
             "fail_next": fail_next,
             "rate_limit_next": rate_limit_next,
+            "set_api_rate_limit": set_api_rate_limit,
             "reset_counters": reset_counters,
             "reset_faults": reset_faults,
             "set_client_state": set_client_state,
@@ -1030,6 +1078,15 @@ class GenesysEmulator:
 
 
 # ---------------------------------------------------------------------- helpers
+def _check_api_rate_limit(limit: int, window: float, scope: str) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"api rate limit must be an int >= 0, not {limit!r}")
+    if not (isinstance(window, int | float) and math.isfinite(window) and window > 0):
+        raise ValueError(f"api rate window must be a finite number of seconds > 0, not {window!r}")
+    if scope not in RATE_LIMIT_SCOPES:
+        raise ValueError(f"rate limit scope must be one of {RATE_LIMIT_SCOPES}, not {scope!r}")
+
+
 def _parse_basic(header: str | None) -> tuple[str, str] | None:
     if not header:
         return None
@@ -1156,6 +1213,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--token-rate-limit", type=int, default=None)
     parser.add_argument("--api-rate-limit", type=int, default=300)
+    parser.add_argument("--api-rate-window", type=float, default=WINDOW_SECONDS, help="seconds (sliding window)")
+    parser.add_argument("--rate-limit-scope", choices=RATE_LIMIT_SCOPES, default="token")
     parser.add_argument(
         "--revoke-tokens-on-regeneration",
         action="store_true",
@@ -1169,6 +1228,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         token_rate_limit=args.token_rate_limit,
         api_rate_limit=args.api_rate_limit,
+        api_rate_window=args.api_rate_window,
+        rate_limit_scope=args.rate_limit_scope,
         tokens_survive_regeneration=not args.revoke_tokens_on_regeneration,
         verbose=args.verbose,
     )

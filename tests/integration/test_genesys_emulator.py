@@ -563,3 +563,68 @@ def test_standalone_process() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
+
+
+# ---------------------------------------------------------------- configurable API rate limit
+def test_api_rate_window_is_configurable_and_sliding(monkeypatch: pytest.MonkeyPatch) -> None:
+    with GenesysEmulator(api_rate_limit=2, api_rate_window=1.0) as emu:
+        emu.add_client("a", "sec")
+        token = token_for(emu, "a", "sec")
+        path = "/api/v2/organizations/me"
+        first = api(emu, path, token)
+        assert first.headers["inin-ratelimit-reset"] == "1"
+        assert api(emu, path, token).status_code == 200
+        limited = api(emu, path, token)
+        assert_platform_error(limited, 429, "too.many.requests.retry.after")
+        assert limited.headers["Retry-After"] == "1"
+        assert (limited.headers["inin-ratelimit-count"], limited.headers["inin-ratelimit-allowed"]) == ("2", "2")
+        assert emu.api_rate_limited() == 1
+        # The window slides: once the accepted requests are older than 1 s their slots are free.
+        later = time.time() + 1.5
+        monkeypatch.setattr(time, "time", lambda: later)
+        again = api(emu, path, token)
+        assert (again.status_code, again.headers["inin-ratelimit-count"]) == (200, "1")
+
+
+def test_rate_limit_scope_client_shares_one_count_between_tokens() -> None:
+    with GenesysEmulator(api_rate_limit=3, rate_limit_scope="client") as emu:
+        emu.add_client("a", "sec")
+        emu.add_client("b", "sec")
+        first, second = token_for(emu, "a", "sec"), token_for(emu, "a", "sec")
+        path = "/api/v2/organizations/me"
+        counts = [api(emu, path, t).headers["inin-ratelimit-count"] for t in (first, second, first)]
+        assert counts == ["1", "2", "3"]  # a new token reports the client's count, not a fresh one
+        assert_platform_error(api(emu, path, second), 429, "too.many.requests.retry.after")
+        other_client = api(emu, path, token_for(emu, "b", "sec"))
+        assert (other_client.status_code, other_client.headers["inin-ratelimit-count"]) == (200, "1")
+        assert emu.api_rate_limited() == 1
+
+
+def test_set_api_rate_limit_at_runtime_and_over_the_control_plane(
+    emulator_local: GenesysEmulator,
+) -> None:
+    emulator_local.add_client("a", "sec")
+    one, two = token_for(emulator_local, "a", "sec"), token_for(emulator_local, "a", "sec")
+    path = "/api/v2/organizations/me"
+    emulator_local.set_api_rate_limit(1)
+    assert api(emulator_local, path, one).status_code == 200
+    assert api(emulator_local, path, one).status_code == 429
+    assert api(emulator_local, path, two).status_code == 200  # scope still "token"
+
+    emulator_local.set_api_rate_limit(5, scope="client")
+    # Both tokens' accepted requests count in the client's window (2 so far).
+    assert api(emulator_local, path, two).headers["inin-ratelimit-count"] == "3"
+    assert (emulator_local.api_rate_limit, emulator_local.rate_limit_scope) == (5, "client")
+    assert emulator_local.api_rate_window == 60.0
+
+    answer = control(emulator_local, "set_api_rate_limit", limit=20, window=5, scope="token")
+    assert answer.json() == {"ok": True, "op": "set_api_rate_limit", "limit": 20, "window": 5.0, "scope": "token"}
+    fresh = api(emulator_local, path, two)
+    assert fresh.headers["inin-ratelimit-allowed"] == "20"
+    assert 1 <= int(fresh.headers["inin-ratelimit-reset"]) <= 5
+    assert control(emulator_local, "set_api_rate_limit", limit=1, scope="org").status_code == 400
+    for bad in ({"limit": -1}, {"limit": 1, "window": 0}, {"limit": 1, "window": float("nan")}):
+        with pytest.raises(ValueError):
+            emulator_local.set_api_rate_limit(**bad)
+    with pytest.raises(ValueError):
+        GenesysEmulator(rate_limit_scope="per-org")
