@@ -30,6 +30,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import hashlib
 import http
 import json
 import math
@@ -151,6 +152,7 @@ class _Token:
     expires_at: float
     revoked: bool = False
     requests: deque[float] = field(default_factory=deque)
+    accepted: int = 0  # API requests accepted with this token over the emulator's life
 
 
 @dataclass
@@ -653,6 +655,21 @@ class GenesysEmulator:
                 value for value in self._token_order if client_id is None or self._tokens[value].client_id == client_id
             ]
 
+    def token_request_counts(self, client_id: str | None = None) -> dict[str, int]:
+        """Accepted API requests per token over the emulator's life, keyed by token fingerprint.
+
+        The fingerprint is the library's (first 12 hex digits of the token's SHA-256), so a
+        test can match these figures with the fingerprints in the product's logs.  Every token
+        ever minted (of ``client_id``, or of all clients) appears, with 0 if never used; a
+        counter reset does not zero these.
+        """
+        with self._lock:
+            return {
+                _fingerprint(value): self._tokens[value].accepted
+                for value in self._token_order
+                if client_id is None or self._tokens[value].client_id == client_id
+            }
+
     def token_request_times(self) -> list[float]:
         """Epoch times at which token requests arrived (before any injected latency)."""
         with self._lock:
@@ -861,6 +878,7 @@ class GenesysEmulator:
             )
             return response
         token.requests.append(now)
+        token.accepted += 1
         client_window.append(now)
         per_client = self._counters["api"]["by_client"].setdefault(record.client_id, {"requests": 0})
         per_client["requests"] += 1
@@ -1078,6 +1096,11 @@ class GenesysEmulator:
 
 
 # ---------------------------------------------------------------------- helpers
+def _fingerprint(token: str) -> str:
+    # Same rule as genesys_auth.fingerprint.fingerprint, restated so the harness does not import the product.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+
+
 def _check_api_rate_limit(limit: int, window: float, scope: str) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValueError(f"api rate limit must be an int >= 0, not {limit!r}")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from genesys_auth.fingerprint import fingerprint as fp
 from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, GenesysEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -628,3 +629,23 @@ def test_set_api_rate_limit_at_runtime_and_over_the_control_plane(
             emulator_local.set_api_rate_limit(**bad)
     with pytest.raises(ValueError):
         GenesysEmulator(rate_limit_scope="per-org")
+
+
+def test_token_request_counts_by_fingerprint(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.add_client("b", "sec")
+    busy, idle = token_for(emulator_local, "a", "sec"), token_for(emulator_local, "a", "sec")
+    other = token_for(emulator_local, "b", "sec")
+    path = "/api/v2/organizations/me"
+    statuses = [api(emulator_local, path, busy).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # the 429 is not an accepted request
+    api(emulator_local, path, other)
+
+    assert emulator_local.token_request_counts("a") == {fp(busy): 3, fp(idle): 0}
+    assert emulator_local.token_request_counts() == {fp(busy): 3, fp(idle): 0, fp(other): 1}
+    emulator_local.reset_counters()
+    assert emulator_local.token_request_counts("b") == {fp(other): 1}  # lifetime figures
+    assert emulator_local.api_rate_limited() == 1
+    emulator_local.rate_limit_next(1, endpoint="api")
+    assert api(emulator_local, path, other).status_code == 429
+    assert emulator_local.api_rate_limited() == 1  # injected 429s are not the token's limit
