@@ -37,6 +37,7 @@ import math
 import secrets
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -53,9 +54,11 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
+    "CANNED_ACTIONS",
     "CLIENT_STATES",
     "ORG_ID",
     "ORG_NAME",
+    "Canned",
     "GenesysEmulator",
     "OAuthClient",
     "main",
@@ -75,6 +78,9 @@ EDIT_PERMISSION = "oauth:client:edit"
 VIEW_PERMISSION = "oauth:client:view"
 ENDPOINT_GROUPS = ("token", "api")
 RATE_LIMIT_SCOPES = ("token", "client")
+CANNED_ACTIONS = ("send", "reset", "drip", "stall")
+# What a "reset" answer sends when the caller gives no body: enough bytes to cut in the middle.
+RESET_FILLER = b'{"access_token": "' + b"x" * 80 + b'", "token_type": "bearer", "expires_in": 86399}'
 
 # Exact texts from the reference file (section 3).
 MSG_AUTH_FAILED = "authentication failed"
@@ -160,6 +166,63 @@ class _Response:
     status: int
     body: JsonDict | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Canned:
+    """One scripted answer, sent instead of the emulator's own (see ``script_next``).
+
+    ``action``:
+
+    * ``"send"``: exactly ``status``, ``headers`` and ``body`` (a dict or list is sent as
+      JSON with ``Content-Type: application/json`` unless ``headers`` name one).
+      ``Content-Length`` is the body's length unless ``headers`` set it (a wrong value is
+      sent as given, and the connection is closed after the answer).
+    * ``"reset"``: status line and headers announcing the whole body (or the
+      ``Content-Length`` of ``headers``), then ``partial_bytes`` of it (default half), then
+      an abortive close (RST), so the client fails mid-body.
+    * ``"drip"``: status line and headers, then the body ``drip_bytes`` at a time, one chunk
+      every ``drip_interval`` seconds: every read is quick, the whole answer is slow.
+    * ``"stall"``: no answer at all; the connection is held until the emulator stops or
+      ``stall_seconds`` (None = until stop) pass, then closed.
+    """
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | str | JsonDict | list[Any] | None = None
+    action: str = "send"
+    drip_bytes: int = 1
+    drip_interval: float = 0.2
+    stall_seconds: float | None = None
+    partial_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in CANNED_ACTIONS:
+            raise ValueError(f"action must be one of {CANNED_ACTIONS}, not {self.action!r}")
+        if not 100 <= int(self.status) <= 999:
+            raise ValueError(f"status must be a three-digit HTTP status, not {self.status!r}")
+        if int(self.drip_bytes) < 1 or not float(self.drip_interval) >= 0:
+            raise ValueError("drip_bytes must be >= 1 and drip_interval >= 0")
+        if self.stall_seconds is not None and not float(self.stall_seconds) >= 0:
+            raise ValueError("stall_seconds must be >= 0 or None")
+        if self.partial_bytes is not None and int(self.partial_bytes) < 0:
+            raise ValueError("partial_bytes must be >= 0")
+
+    def payload(self) -> bytes:
+        body = self.body
+        if body is None:
+            return RESET_FILLER if self.action == "reset" else b""
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode("utf-8")
+        return json.dumps(body).encode("utf-8")
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
 
 
 def _new_counters() -> JsonDict:
@@ -309,12 +372,63 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         body = self._read_body()
         emulator = self.server.emulator
+        response: _Response | Canned
         try:
             response = emulator._handle(self.command, self.path, self.headers, body)
         except Exception:
             traceback.print_exc()
             response = _server_error(500)
-        self._send(response)
+        if isinstance(response, Canned):
+            self._send_canned(response)
+        else:
+            self._send(response)
+
+    # --- scripted answers ---
+    def _send_canned(self, canned: Canned) -> None:
+        stopping = self.server.emulator._stopping
+        if canned.action == "stall":
+            stopping.wait(canned.stall_seconds)
+            self.close_connection = True
+            return
+        payload = canned.payload()
+        announced = canned.header("Content-Length")
+        self.send_response_only(canned.status)
+        for name, value in canned.headers.items():
+            self.send_header(name, value)
+        if isinstance(canned.body, dict | list) and canned.header("Content-Type") is None:
+            self.send_header("Content-Type", "application/json")
+        if announced is None:
+            self.send_header("Content-Length", str(len(payload)))
+        else:
+            # The caller's length may be a lie; what follows on this connection cannot be trusted.
+            self.close_connection = True
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        try:
+            if canned.action == "send":
+                self.wfile.write(payload)
+            elif canned.action == "reset":
+                cut = len(payload) // 2 if canned.partial_bytes is None else min(canned.partial_bytes, len(payload))
+                self.wfile.write(payload[:cut])
+                self._abort()
+            else:
+                step = int(canned.drip_bytes)
+                for start in range(0, len(payload), step):
+                    if stopping.wait(canned.drip_interval):
+                        break
+                    self.wfile.write(payload[start : start + step])
+        except OSError:
+            # The client gave up (its own deadline): nothing left to answer.
+            self.close_connection = True
+
+    def _abort(self) -> None:
+        """Close with RST instead of FIN, as a crashed peer or a middlebox would."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # rfile holds a reference to the socket; the descriptor only closes once both are closed.
+        self.rfile.close()
+        self.connection.close()
 
     def _send(self, response: _Response) -> None:
         correlation_id = str(uuid.uuid4())
@@ -406,6 +520,9 @@ class GenesysEmulator:
             "api": deque(),
         }
         self._counters: JsonDict = _new_counters()
+        self._scripted: dict[str, deque[Canned]] = {"token": deque(), "api": deque()}
+        # Set by stop(): scripted answers that stall or drip end with the emulator.
+        self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -424,6 +541,7 @@ class GenesysEmulator:
         if self._server is not None:
             raise RuntimeError("emulator already started")
         server = _Server((self.host, self.port), self)
+        self._stopping.clear()
         self._server = server
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(
@@ -439,6 +557,7 @@ class GenesysEmulator:
         server, thread = self._server, self._thread
         if server is None:
             return
+        self._stopping.set()
         server.shutdown()
         server.server_close()
         with self._lock:
@@ -583,10 +702,26 @@ class GenesysEmulator:
         with self._lock:
             return self._api_rate_limited
 
+    def script_next(self, endpoint: str, *answers: Canned) -> None:
+        """Queue scripted answers for the next requests of the group, one answer per request.
+
+        ``endpoint`` is "token" (POST /oauth/token) or "api" (everything else but the control
+        plane).  A scripted answer replaces all normal processing (authentication, latency,
+        rate limits, injected faults) and is counted like any request of its group: requests,
+        path, and the status it sends (a stall sends none).
+        """
+        (group,) = self._groups(endpoint)
+        for answer in answers:
+            if not isinstance(answer, Canned):
+                raise TypeError(f"script_next takes Canned answers, not {type(answer).__name__}")
+        with self._lock:
+            self._scripted[group].extend(answers)
+
     def reset_faults(self) -> None:
-        """Clear latency and pending fail/rate-limit injections (extra helper)."""
+        """Clear latency, pending fail/rate-limit injections and scripted answers (extra helper)."""
         with self._lock:
             for group in ENDPOINT_GROUPS:
+                self._scripted[group].clear()
                 self._latency[group] = 0.0
                 self._fail_next[group].clear()
                 self._rate_limit_next[group].clear()
@@ -699,7 +834,7 @@ class GenesysEmulator:
             self._counters = _new_counters()
 
     # ------------------------------------------------------------------ HTTP entry
-    def _handle(self, method: str, raw_path: str, headers: Message[str, str], body: bytes) -> _Response:
+    def _handle(self, method: str, raw_path: str, headers: Message[str, str], body: bytes) -> _Response | Canned:
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         query = parse_qs(parts.query)
@@ -710,11 +845,28 @@ class GenesysEmulator:
             latency = self._latency[group]
             if group == "token":
                 self._token_arrivals.append(time.time())
+            if self._scripted[group]:
+                canned = self._scripted[group].popleft()
+                self._count_scripted_locked(group, path, headers, canned)
+                return canned
         if latency > 0:
             time.sleep(latency)
         if group == "token":
             return self._handle_token(method, headers, body)
         return self._handle_api(method, path, query, headers)
+
+    def _count_scripted_locked(self, group: str, path: str, headers: Message[str, str], canned: Canned) -> None:
+        counters = self._counters[group]
+        counters["requests"] += 1
+        if group == "token":
+            basic = _parse_basic(headers.get("Authorization"))
+            if basic is not None:
+                per_client = counters["by_client"].setdefault(basic[0], {"mints": 0, "requests": 0})
+                per_client["requests"] += 1
+        else:
+            _bump(counters["by_path"], path)
+        if canned.action != "stall":
+            _bump(counters["status"], str(canned.status))
 
     # ------------------------------------------------------------------ login host
     def _handle_token(self, method: str, headers: Message[str, str], body: bytes) -> _Response:
@@ -1053,6 +1205,14 @@ class GenesysEmulator:
                 "scope": self.rate_limit_scope,
             }
 
+        def script_next(kw: JsonDict) -> JsonDict:
+            endpoint = kw.pop("endpoint", None)
+            answers = kw.pop("answers", None)
+            if kw or not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+                raise TypeError('script_next needs {"endpoint": "token"|"api", "answers": [{Canned fields}, ...]}')
+            self.script_next(endpoint, *(Canned(**answer) for answer in answers))
+            return {"queued": len(answers)}
+
         def reset_counters(kw: JsonDict) -> JsonDict:
             self.reset_counters(**kw)
             return {}
@@ -1086,6 +1246,7 @@ class GenesysEmulator:
             "fail_next": fail_next,
             "rate_limit_next": rate_limit_next,
             "set_api_rate_limit": set_api_rate_limit,
+            "script_next": script_next,
             "reset_counters": reset_counters,
             "reset_faults": reset_faults,
             "set_client_state": set_client_state,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +19,7 @@ import pytest
 import requests
 
 from genesys_auth.fingerprint import fingerprint as fp
-from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, GenesysEmulator
+from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, Canned, GenesysEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -649,3 +651,128 @@ def test_token_request_counts_by_fingerprint(emulator_local: GenesysEmulator) ->
     emulator_local.rate_limit_next(1, endpoint="api")
     assert api(emulator_local, path, other).status_code == 429
     assert emulator_local.api_rate_limited() == 1  # injected 429s are not the token's limit
+
+
+# ---------------------------------------------------------------- scripted (canned) answers
+def test_canned_send_writes_exactly_what_it_is_given(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.script_next(
+        "api",
+        Canned(307, {"Location": "http://elsewhere.test/api/v2/organizations/me"}),
+        Canned(429, {"Retry-After": "abc"}, body={"code": "too.many.requests"}),
+        Canned(200, body={"access_token": "bad\r\ntoken", "expires_in": float("nan")}),
+    )
+    token = token_for(emulator_local, "a", "sec")  # the token group is not scripted
+    redirect = api(emulator_local, "/api/v2/organizations/me", token, allow_redirects=False)
+    assert (redirect.status_code, redirect.headers["Location"]) == (
+        307,
+        "http://elsewhere.test/api/v2/organizations/me",
+    )
+    assert (redirect.headers["Content-Length"], redirect.content) == ("0", b"")
+    limited = api(emulator_local, "/api/v2/users", token)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "abc")
+    assert limited.headers["Content-Type"] == "application/json"
+    assert limited.json() == {"code": "too.many.requests"}
+    odd = api(emulator_local, "/api/v2/organizations/me", token)
+    assert odd.text == '{"access_token": "bad\\r\\ntoken", "expires_in": NaN}'
+    assert json.loads(odd.text)["access_token"] == "bad\r\ntoken"
+    assert api(emulator_local, "/api/v2/organizations/me", token).status_code == 200  # script used up
+
+    counts = emulator_local.counts()["api"]
+    assert counts["requests"] == 4
+    assert counts["status"] == {"307": 1, "429": 1, "200": 2}
+    assert counts["by_path"] == {"/api/v2/organizations/me": 3, "/api/v2/users": 1}
+    assert emulator_local.api_rate_limited() == 0
+
+
+def test_canned_token_answers_and_lying_headers(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.script_next(
+        "token",
+        Canned(200, {"Content-Type": "application/json"}, body='{"access_token": "t", "expires_in": 1e400}'),
+        Canned(200, {"Content-Encoding": "gzip"}, body=b"not gzip at all"),
+        Canned(200, {"Content-Length": "100"}, body="short"),
+    )
+    huge = mint(emulator_local, "a", "sec")
+    assert huge.text == '{"access_token": "t", "expires_in": 1e400}'
+    with pytest.raises(requests.exceptions.ContentDecodingError):
+        mint(emulator_local, "a", "sec")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        mint(emulator_local, "a", "sec")  # announced 100 bytes, sent 5, closed
+    assert mint(emulator_local, "a", "sec").status_code == 200
+    counts = emulator_local.counts()["token"]
+    assert (counts["requests"], counts["mints"], counts["status"]) == (4, 1, {"200": 4})
+    assert counts["by_client"] == {"a": {"mints": 1, "requests": 4}}
+    assert len(emulator_local.token_request_times()) == 4
+
+
+def test_canned_reset_breaks_the_connection_mid_body(emulator_local: GenesysEmulator) -> None:
+    body = b'{"entities": [' + b"0," * 100 + b"0]}"
+    emulator_local.script_next("api", Canned(200, body=body, action="reset", partial_bytes=20))
+    with socket.create_connection((emulator_local.host, emulator_local.port), timeout=5) as conn:
+        conn.sendall(b"GET /api/v2/routing/queues HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                received += chunk
+    head, _, partial = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert partial == body[:20]
+
+    emulator_local.script_next("api", Canned(200, body=body, action="reset"))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="reset by peer"):
+        api(emulator_local, "/api/v2/routing/queues", None)
+
+
+def test_canned_drip_is_slow_in_total_but_quick_per_read(emulator_local: GenesysEmulator) -> None:
+    emulator_local.script_next("api", Canned(200, body=b"0123456789", action="drip", drip_bytes=2, drip_interval=0.1))
+    started = time.monotonic()
+    # A 1 s read timeout never fires: each 2-byte chunk arrives 0.1 s after the last.
+    response = requests.get(f"{emulator_local.url}/api/v2/organizations/me", timeout=(5, 1))
+    elapsed = time.monotonic() - started
+    assert (response.status_code, response.content) == (200, b"0123456789")
+    assert elapsed >= 0.5  # five chunks, each after a 0.1 s pause
+
+
+def test_canned_stall_holds_the_request_unanswered() -> None:
+    emu = GenesysEmulator().start()
+    emu.script_next("api", Canned(action="stall", stall_seconds=0.2), Canned(action="stall"))
+    try:
+        with pytest.raises(requests.exceptions.ConnectionError, match="without response"):
+            requests.get(f"{emu.url}/api/v2/organizations/me", timeout=5)  # closed after 0.2 s
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(f"{emu.url}/api/v2/organizations/me", timeout=0.3)
+        held = socket.create_connection((emu.host, emu.port), timeout=5)
+        emu.script_next("api", Canned(action="stall"))
+        held.sendall(b"GET /api/v2/organizations/me HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        # Wait until the emulator has read the held request (the count is taken when it is read).
+        deadline = time.monotonic() + 5
+        while emu.counts()["api"]["requests"] < 3:
+            assert time.monotonic() < deadline, "the held request never arrived"
+            time.sleep(0.01)
+    finally:
+        started = time.monotonic()
+        emu.stop()
+    assert time.monotonic() - started < 5  # a stalled answer never keeps the emulator alive
+    assert held.recv(10) == b""  # stop() released the held connection, with no answer
+    held.close()
+    assert emu.counts()["api"]["status"] == {}  # a stall sends no status
+
+
+def test_script_next_over_the_control_plane(emulator_local: GenesysEmulator) -> None:
+    answers = [{"status": 302, "headers": {"Location": "http://127.0.0.1:9/"}}, {"status": 200, "body": {"x": 1}}]
+    queued = control(emulator_local, "script_next", endpoint="api", answers=answers)
+    assert queued.json() == {"ok": True, "op": "script_next", "queued": 2}
+    first = api(emulator_local, "/api/v2/anything", None, allow_redirects=False)
+    assert (first.status_code, first.headers["Location"]) == (302, "http://127.0.0.1:9/")
+    assert api(emulator_local, "/api/v2/anything", None).json() == {"x": 1}
+    bad = control(emulator_local, "script_next", endpoint="api", answers=[{"action": "explode"}])
+    assert bad.status_code == 400
+    assert control(emulator_local, "script_next", endpoint="login", answers=[]).status_code == 400
+    assert control(emulator_local, "script_next", answers=[]).status_code == 400
+    with pytest.raises(TypeError):
+        emulator_local.script_next("api", {"status": 200})  # type: ignore[arg-type]
+    emulator_local.script_next("api", Canned(500))
+    emulator_local.reset_faults()
+    assert api(emulator_local, "/api/v2/anything", None).status_code == 401  # script cleared
