@@ -79,6 +79,8 @@ VIEW_PERMISSION = "oauth:client:view"
 ENDPOINT_GROUPS = ("token", "api")
 RATE_LIMIT_SCOPES = ("token", "client")
 CANNED_ACTIONS = ("send", "reset", "drip", "stall")
+RECEIVED_FIELDS = ("endpoint", "method", "path", "query", "authorization", "host")
+RECEIVED_MAX = 100_000
 # What a "reset" answer sends when the caller gives no body: enough bytes to cut in the middle.
 RESET_FILLER = b'{"access_token": "' + b"x" * 80 + b'", "token_type": "bearer", "expires_in": 86399}'
 
@@ -521,6 +523,9 @@ class GenesysEmulator:
         }
         self._counters: JsonDict = _new_counters()
         self._scripted: dict[str, deque[Canned]] = {"token": deque(), "api": deque()}
+        # Credentials as received: memory only, never logged (they hold tokens and secrets).
+        # Bounded so a long benchmark cannot grow it without end.
+        self._received: deque[tuple[str | None, ...]] = deque(maxlen=RECEIVED_MAX)
         # Set by stop(): scripted answers that stall or drip end with the emulator.
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -805,6 +810,20 @@ class GenesysEmulator:
                 if client_id is None or self._tokens[value].client_id == client_id
             }
 
+    def received(self, endpoint: str | None = None) -> list[JsonDict]:
+        """Every request of the group ("token", "api", None = both) since the last counter reset.
+
+        Each entry: ``endpoint``, ``method``, ``path`` (decoded, without query), ``query``
+        (raw), ``authorization`` (the raw header value or None) and ``host`` (the Host header
+        or None); the last ``RECEIVED_MAX`` requests only.  Kept in memory only: it holds
+        credentials, so it is never logged; the tokens and secrets this emulator issued are in
+        ``sensitive_values()``.
+        """
+        groups = self._groups(endpoint)
+        with self._lock:
+            entries = list(self._received)
+        return [dict(zip(RECEIVED_FIELDS, entry, strict=True)) for entry in entries if entry[0] in groups]
+
     def token_request_times(self) -> list[float]:
         """Epoch times at which token requests arrived (before any injected latency)."""
         with self._lock:
@@ -829,9 +848,10 @@ class GenesysEmulator:
             return int(token["by_client"].get(client_id, {}).get("mints", 0))
 
     def reset_counters(self) -> None:
-        """Zero the counters; clients, tokens and rate-limit windows are kept."""
+        """Zero the counters and forget received requests; clients, tokens and rate-limit windows are kept."""
         with self._lock:
             self._counters = _new_counters()
+            self._received.clear()
 
     # ------------------------------------------------------------------ HTTP entry
     def _handle(self, method: str, raw_path: str, headers: Message[str, str], body: bytes) -> _Response | Canned:
@@ -842,6 +862,7 @@ class GenesysEmulator:
             return self._handle_control(method, path, body)
         group = "token" if path == TOKEN_PATH else "api"
         with self._lock:
+            self._received.append((group, method, path, parts.query, headers.get("Authorization"), headers.get("Host")))
             latency = self._latency[group]
             if group == "token":
                 self._token_arrivals.append(time.time())

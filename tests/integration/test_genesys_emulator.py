@@ -776,3 +776,50 @@ def test_script_next_over_the_control_plane(emulator_local: GenesysEmulator) -> 
     emulator_local.script_next("api", Canned(500))
     emulator_local.reset_faults()
     assert api(emulator_local, "/api/v2/anything", None).status_code == 401  # script cleared
+
+
+# ---------------------------------------------------------------- request log
+def test_received_records_credentials_and_host_per_request(emulator_local: GenesysEmulator) -> None:
+    client = emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    emulator_local.script_next("api", Canned(302, {"Location": "/elsewhere"}))
+    api(emulator_local, "/api/v2/organizations/me?expand=x", token, allow_redirects=False)
+    requests.get(f"{emulator_local.url}/api/v2/tokens/me", headers={"Host": "api.other.test"}, timeout=5)
+    requests.get(f"{emulator_local.url}/__emulator/counts", timeout=5)  # the control plane is not recorded
+
+    basic = "Basic " + base64.b64encode(b"a:sec").decode()
+    host = f"127.0.0.1:{emulator_local.port}"
+    assert emulator_local.received("token") == [
+        {
+            "endpoint": "token",
+            "method": "POST",
+            "path": "/oauth/token",
+            "query": "",
+            "authorization": basic,
+            "host": host,
+        }
+    ]
+    assert emulator_local.received("api") == [
+        {
+            "endpoint": "api",
+            "method": "GET",
+            "path": "/api/v2/organizations/me",
+            "query": "expand=x",
+            "authorization": f"Bearer {token}",
+            "host": host,
+        },
+        {
+            "endpoint": "api",
+            "method": "GET",
+            "path": "/api/v2/tokens/me",
+            "query": "",
+            "authorization": None,
+            "host": "api.other.test",
+        },
+    ]
+    assert [entry["endpoint"] for entry in emulator_local.received()] == ["token", "api", "api"]
+    assert {token, client.secret} <= set(emulator_local.sensitive_values())
+    emulator_local.reset_counters()
+    assert emulator_local.received() == []
+    with pytest.raises(ValueError):
+        emulator_local.received("control")
