@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import signal
@@ -15,10 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 
 from genesys_auth.fingerprint import fingerprint as fp
+from tests.harness.blackhole import BlackHole
 from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, Canned, GenesysEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -823,3 +828,54 @@ def test_received_records_credentials_and_host_per_request(emulator_local: Genes
     assert emulator_local.received() == []
     with pytest.raises(ValueError):
         emulator_local.received("control")
+
+
+# ---------------------------------------------------------------- black hole (silent AWS endpoint)
+def test_black_hole_accepts_and_never_answers() -> None:
+    with BlackHole() as hole:
+        assert hole.url == f"http://127.0.0.1:{hole.port}"
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(hole.url, data=b"{}", timeout=(5, 0.3))
+        assert time.monotonic() - started < 5  # connected at once; only the read timed out
+        assert hole.accepted == 1
+
+
+def test_black_hole_keeps_accepting_beyond_the_backlog() -> None:
+    with BlackHole(backlog=4) as hole:
+        clients = [socket.create_connection((hole.host, hole.port), timeout=5) for _ in range(64)]
+        try:
+            deadline = time.monotonic() + 10
+            while hole.accepted < 64:
+                assert time.monotonic() < deadline, f"only {hole.accepted} of 64 accepted"
+                time.sleep(0.01)
+            clients[0].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            clients[0].settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                clients[0].recv(1)  # held, never answered
+        finally:
+            hole.close()
+        # close() drops the held connections: each client sees EOF or a reset, not silence.
+        for client in clients:
+            client.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                assert client.recv(1) == b""
+            client.close()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(hole.url, timeout=2)  # nothing listens any more
+    hole.close()  # idempotent
+
+
+def test_black_hole_as_a_dynamodb_endpoint() -> None:
+    with BlackHole() as hole:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=hole.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(connect_timeout=5, read_timeout=0.3, retries={"total_max_attempts": 1}),
+        )
+        with pytest.raises(botocore.exceptions.ReadTimeoutError):
+            client.describe_table(TableName="tokens")
+        assert hole.accepted == 1
