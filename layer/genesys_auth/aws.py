@@ -19,3 +19,13 @@ def make_client(service: str, *, connect_timeout: float = 2, read_timeout: float
         retries={"max_attempts": attempts, "mode": "standard"},
     )
     return boto3.session.Session().client(service, config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore error (``ThrottlingException``...), else the exception's
+    class name (``EndpointConnectionError``...): what error texts and log lines name, never a value."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    if isinstance(error, dict) and error.get("Code"):
+        return str(error["Code"])
+    return type(exc).__name__

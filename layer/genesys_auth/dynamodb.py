@@ -16,6 +16,8 @@ Item (partition key ``pk`` = ``token#<secret name>``)::
     lease_until   N  epoch seconds the lease ends
     ttl           N  cleanup only: expires_at + 1 day
 
+``owner``, ``lease_until`` and ``version`` are the item's lease (:mod:`genesys_auth.lease`).
+
 Why the key is the secret and not (login host, client id): a container must find the item before
 it has read the secret, or a shared hit would cost a Secrets Manager call. The secret name is in
 its configuration; the client id is inside the secret.
@@ -24,13 +26,13 @@ its configuration; the client id is inside the secret.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from .aws import make_client
 from .credentials import secret_name
+from .lease import ABSENT, ConditionFailed, ItemLease, LeaseBusy, call, number
+from .lease import Lease as Lease  # noqa: PLC0414 - re-exported: the shared tier takes it from here
 from .tokens import Token
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,6 @@ class Record:
         return self.owner is not None and self.lease_until >= now
 
 
-@dataclass(frozen=True)
-class Lease:
-    owner: str
-    version: int
-    until: float
-
-
 class LeaseTaken(Exception):
     """The conditional acquire failed; ``record`` is the item as it stood."""
 
@@ -81,6 +76,7 @@ class DynamoTokenStore:
         self.table = table
         self.key = {"pk": {"S": f"token#{secret_name(secret_id)}"}}
         self._client = client
+        self._lease = ItemLease(self._ddb, table, self.key, self._unavailable)
         #: DynamoDB requests actually sent by this process (a botocore hook counts them).
         self.requests = 0
 
@@ -101,90 +97,32 @@ class DynamoTokenStore:
     def acquire(self, owner: str, seen: Record | None, lease_seconds: float) -> Lease:
         """One conditional write: take the lease if it is free or expired and the item is still
         the version we read (or still absent). Raises :class:`LeaseTaken` with the current item."""
-        now = time.time()
-        until = now + lease_seconds
         try:
-            answer = self._call(
-                "update_item",
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression="SET #owner = :me, lease_until = :until, #version = if_not_exists(#version, :zero)",
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR "
-                    "((attribute_not_exists(#owner) OR lease_until < :now) AND #version = :seen)"
-                ),
-                ExpressionAttributeNames={"#owner": "owner", "#version": "version"},
-                ExpressionAttributeValues={
-                    ":me": {"S": owner},
-                    ":until": _n(until),
-                    ":now": _n(now),
-                    ":zero": {"N": "0"},
-                    ":seen": {"N": str(seen.version if seen else -1)},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except _ConditionFailed as failed:
-            raise LeaseTaken(_record(failed.item) if failed.item else self.load()) from None
-        return Lease(owner=owner, version=int(answer["Attributes"]["version"]["N"]), until=until)
+            return self._lease.acquire(owner, lease_seconds, version=seen.version if seen else ABSENT)
+        except LeaseBusy as busy:
+            raise LeaseTaken(_record(busy.item) if busy.item else self.load()) from None
 
     def publish(self, lease: Lease, token: Token, client_id: str | None) -> int | None:
         """Write the new token if we still hold the lease (fenced); returns the new version, or
         None when the lease was lost (a newer writer must not be overwritten)."""
-        values: dict[str, Any] = {
-            ":me": {"S": lease.owner},
-            ":one": {"N": "1"},
-            ":token": {"S": token.access_token},
-            ":hash": {"S": token.hash},
-            ":type": {"S": token.token_type},
-            ":exp": _n(token.expires_at),
-            ":life": _n(token.lifetime),
-            ":ttl": {"N": str(int(token.expires_at + TTL_MARGIN_SECONDS))},
+        fields: dict[str, dict[str, str]] = {
+            "access_token": {"S": token.access_token},
+            "token_hash": {"S": token.hash},
+            "token_type": {"S": token.token_type},
+            "expires_at": number(token.expires_at),
+            "lifetime": number(token.lifetime),
+            "ttl": {"N": str(int(token.expires_at + TTL_MARGIN_SECONDS))},
         }
-        sets = [
-            "access_token = :token",
-            "token_hash = :hash",
-            "token_type = :type",
-            "expires_at = :exp",
-            "lifetime = :life",
-            "#ttl = :ttl",
-            "#version = #version + :one",
-        ]
         if token.api_url:
-            sets.append("api_url = :api")
-            values[":api"] = {"S": token.api_url}
+            fields["api_url"] = {"S": token.api_url}
         if client_id:
-            sets.append("client_id = :cid")
-            values[":cid"] = {"S": client_id}
-        try:
-            answer = self._call(
-                "update_item",
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE #owner, lease_until",
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames={"#owner": "owner", "#version": "version", "#ttl": "ttl"},
-                ExpressionAttributeValues=values,
-                ReturnValues="UPDATED_NEW",
-            )
-        except _ConditionFailed:
-            return None
-        return int(answer["Attributes"]["version"]["N"])
+            fields["client_id"] = {"S": client_id}
+        written = self._lease.write(lease, set_=fields, bump=True, release=True)
+        return None if written is None else int(written["version"]["N"])
 
     def release(self, lease: Lease) -> None:
         """Give the lease back after a failed mint so a waiter can try without waiting it out."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression="REMOVE #owner, lease_until",
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":me": {"S": lease.owner}},
-            )
-        except _ConditionFailed:
-            pass
+        self._lease.release(lease)
 
     def invalidate(self, token_hash: str) -> bool:
         """Compare-and-delete: drop the stored token only if it is the one that failed."""
@@ -198,34 +136,17 @@ class DynamoTokenStore:
                 ExpressionAttributeNames={"#version": "version"},
                 ExpressionAttributeValues={":hash": {"S": token_hash}, ":one": {"N": "1"}},
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             return False
         return True
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        return call(self._ddb(), operation, self._unavailable, **kwargs)
 
-        try:
-            return getattr(self._ddb(), operation)(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException":
-                raise _ConditionFailed(exc.response.get("Item")) from None
-            # Every other answer (throttled, missing table, denied...) means the same to the
-            # caller: do without the shared tier for a while. The code goes into the log line.
-            raise StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {code}") from None
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {type(exc).__name__}") from None
-
-
-class _ConditionFailed(Exception):
-    def __init__(self, item: dict[str, Any] | None) -> None:
-        super().__init__("condition failed")
-        self.item = item
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": str(Decimal(repr(round(value, 3))))}
+    def _unavailable(self, operation: str, code: str) -> StoreUnavailable:
+        # Every answer but a failed condition (throttled, missing table, denied...) means the same
+        # to the caller: do without the shared tier for a while. The code goes into the log line.
+        return StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {code}")
 
 
 def _record(item: dict[str, Any]) -> Record:
