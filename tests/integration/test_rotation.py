@@ -8,10 +8,15 @@ The handler is called directly with the events Secrets Manager and EventBridge S
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +30,7 @@ from tests.harness.rotation import RotationWorld, load_rotation_app, make_rotati
 from tests.harness.traffic import Fleet
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -414,3 +420,56 @@ def test_a_failure_is_counted_as_an_emf_metric(
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any("RotationFailed" in entry for entry in emf), emf
     assert world.version_with("AWSCURRENT") == before and world.regenerations() == 0
+
+
+# -- make invoke ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def library_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The library layer as `make build` makes it, holding this checkout's genesys_auth.
+
+    build/layers (from an earlier `make build`) is reused for its dependencies when present, which
+    keeps this fast; its genesys_auth may predate the working tree, so that one is replaced."""
+    layers = tmp_path_factory.mktemp("layers")
+    built = ROOT / "build" / "layers" / "genesys-auth"
+    if (built / "python").is_dir():
+        shutil.copytree(built, layers / "genesys-auth", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.rmtree(layers / "genesys-auth" / "python" / "genesys_auth")
+        shutil.copytree(
+            ROOT / "layer" / "genesys_auth",
+            layers / "genesys-auth" / "python" / "genesys_auth",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        return layers
+    sys.path.insert(0, str(ROOT / "extension"))
+    try:
+        import build_layers
+    finally:
+        sys.path.remove(str(ROOT / "extension"))
+    build_layers.build(layers, only="genesys-auth")
+    return layers
+
+
+def test_make_invoke_runs_a_full_scheduled_rotation_against_the_emulators(
+    library_layer: Path, leaks: LeakWatch
+) -> None:
+    """`make invoke FN=RotationFunction EVENT=events/rotation-scheduled.json` without the build step."""
+    command = [sys.executable, "-m", "tests.harness.invoke", "RotationFunction", "events/rotation-scheduled.json"]
+    done = subprocess.run(
+        [*command, "--layers", str(library_layer)], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
+    )
+    leaks.feed(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # The last thing printed is the function's answer; before it, the secrets as moto holds them after the run.
+    answer = json.loads(done.stdout[done.stdout.rindex("\n{\n") :])
+    state = re.search(
+        r"^secret genesys/genesys-credentials: AWSCURRENT client (\S+) \((\w+)\), AWSPREVIOUS client (\S+) \((\w+)\);",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert state is not None, done.stdout[-3000:]
+    current, current_role, previous, previous_role = state.groups()
+    assert (current_role, previous_role) == ("standby", "active")  # AWSCURRENT names the standby client now
+    assert answer == {**answer, "status": "rotated", "secret": "genesys/genesys-credentials", "client_id": current}
+    assert previous != current
