@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from genesys_auth.aws import error_code, make_client
+from genesys_auth.aws import error_code
 from genesys_auth.lease import ABSENT, ItemLease, LeaseBusy
 from tests.harness.aws import MotoServer, create_token_table
 
@@ -107,16 +107,13 @@ def test_table_failures_become_the_callers_exception(moto: MotoServer) -> None:
         missing.acquire("a", 30)
     with pytest.raises(TableDown, match=r"^get_item: ResourceNotFoundException$"):
         missing.read()
-    unreachable = ItemLease(
-        lambda: make_client("dynamodb", connect_timeout=0.2, read_timeout=0.2, attempts=1),
-        "any",
-        {"pk": {"S": "x"}},
-        failure,
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        with pytest.raises(TableDown, match=r"^update_item: EndpointConnectionError$"):
-            unreachable.acquire("a", 30)
+    import boto3
+    from botocore.config import Config
+
+    quick = Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 1, "mode": "standard"})
+    dead = boto3.session.Session().client("dynamodb", endpoint_url="http://127.0.0.1:9", config=quick)
+    with pytest.raises(TableDown, match=r"^update_item: EndpointConnectionError$"):
+        ItemLease(lambda: dead, "any", {"pk": {"S": "x"}}, failure).acquire("a", 30)
 
 
 def test_error_code_names_the_aws_code_or_the_exception_class() -> None:
