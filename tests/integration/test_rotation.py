@@ -177,13 +177,13 @@ def test_a_crash_after_any_step_is_completed_by_the_next_delivery(
     scheduled delivery resumes that version instead of starting another: one regeneration."""
     original = world.version_with("AWSCURRENT")
     assert original is not None
-    token = str(uuid.uuid4())
+    version_id = str(uuid.uuid4())
     for step in STEPS[: STEPS.index(crashed_after) + 1]:
-        app.handler(world.step_event(step, token), None)
+        app.handler(world.step_event(step, version_id), None)
     assert world.regenerations() == 1
     if crashed_after != "finishSecret":
         assert world.version_with("AWSCURRENT") == original  # nothing promoted before finishSecret
-        assert world.version_with("AWSPENDING") == token
+        assert world.version_with("AWSPENDING") == version_id
 
     result = app.handler(world.scheduled_event(), None)
 
@@ -191,21 +191,21 @@ def test_a_crash_after_any_step_is_completed_by_the_next_delivery(
         # Already complete: the rerun starts nothing (the guard: A was active moments ago).
         assert result["status"] == "refused"
     else:
-        assert result == {**result, "status": "resumed", "version": token, "client_id": world.b.client_id}
-    assert_rotated_once(world, original, token)
+        assert result == {**result, "status": "resumed", "version": version_id, "client_id": world.b.client_id}
+    assert_rotated_once(world, original, version_id)
     assert consumer(world).get("/api/v2/tokens/me").json()["OAuthClient"]["id"] == world.b.client_id
 
 
 def test_every_step_is_idempotent_on_its_token(app: ModuleType, world: RotationWorld) -> None:
     original = world.version_with("AWSCURRENT")
     assert original is not None
-    token = str(uuid.uuid4())
+    version_id = str(uuid.uuid4())
     for step in STEPS:
         for _ in range(2):
-            app.handler(world.step_event(step, token), None)
+            app.handler(world.step_event(step, version_id), None)
     for step in STEPS:  # a late redelivery of any step after completion is a no-op
-        assert app.handler(world.step_event(step, token), None)["result"] == "current"
-    assert_rotated_once(world, original, token)
+        assert app.handler(world.step_event(step, version_id), None)["result"] == "current"
+    assert_rotated_once(world, original, version_id)
 
 
 def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
@@ -214,14 +214,14 @@ def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
     ddb = world.moto.client("dynamodb")
     key = {"pk": {"S": f"rotation#{world.secret_id}"}}
     # An invocation took the lease, staged AWSPENDING, and was killed (its lease ends in the future).
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
     ddb.put_item(
         TableName=world.table,
         Item={**key, "owner": {"S": "dead-invocation"}, "lease_until": {"N": str(time.time() + 300)}},
     )
     assert app.handler(world.scheduled_event(), None)["status"] == "skipped"
-    assert world.version_with("AWSPENDING") == token
+    assert world.version_with("AWSPENDING") == version_id
     # Once its lease has expired, the next delivery takes over and finishes the same version.
     ddb.update_item(
         TableName=world.table,
@@ -230,7 +230,7 @@ def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
         ExpressionAttributeValues={":past": {"N": str(time.time() - 1)}},
     )
     result = app.handler(world.scheduled_event(), None)
-    assert (result["status"], result["version"]) == ("resumed", token)
+    assert (result["status"], result["version"]) == ("resumed", version_id)
     assert world.regenerations() == 1
 
 
@@ -306,15 +306,15 @@ def test_an_admin_without_oauth_client_edit_is_refused_by_genesys(
 
 def test_a_pending_version_genesys_rejects_is_abandoned_then_redone(app: ModuleType, world: RotationWorld) -> None:
     original = world.version_with("AWSCURRENT")
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
     world.emulator.regenerate_secret(world.b.client_id)  # someone regenerates B by hand in between
     with pytest.raises(Exception, match=r"refuses the AWSPENDING credentials"):
         app.handler(world.scheduled_event(), None)
     assert world.version_with("AWSCURRENT") == original
     assert world.version_with("AWSPENDING") is None  # abandoned, so the retry starts afresh
     result = app.handler(world.scheduled_event(), None)
-    assert result["status"] == "rotated" and result["version"] != token
+    assert result["status"] == "rotated" and result["version"] != version_id
     assert world.value()["client_id"] == world.b.client_id
     assert consumer(world).get("/api/v2/tokens/me").json()["OAuthClient"]["id"] == world.b.client_id
 
@@ -330,13 +330,13 @@ def test_step_events_keep_the_protocol_guards(app: ModuleType, world: RotationWo
     with pytest.raises(Exception, match=r"does not exist in the secret; run createSecret first"):
         app.handler(world.step_event("testSecret", str(uuid.uuid4())), None)
     original = world.version_with("AWSCURRENT")
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
-    # While a rotation is pending, createSecret with another token does not start a second one.
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
+    # While a rotation is pending, createSecret with another version id does not start a second one.
     with pytest.raises(Exception, match=r"another rotation is in progress"):
         app.handler(world.step_event("createSecret", str(uuid.uuid4())), None)
     for step in STEPS[1:]:
-        app.handler(world.step_event(step, token), None)
+        app.handler(world.step_event(step, version_id), None)
     # A version that is neither AWSPENDING nor AWSCURRENT cannot be rotated to.
     with pytest.raises(Exception, match=r"not staged AWSPENDING"):
         app.handler(world.step_event("finishSecret", str(original)), None)
