@@ -22,8 +22,8 @@ import uuid
 from typing import Any
 
 from genesys_auth import Deadline, GenesysAuthError
-from genesys_auth.deadline import bound
 from genesys_auth.credentials import secret_name
+from genesys_auth.deadline import bound
 from genesys_auth.metrics import Metrics
 
 from .config import RotationConfig
