@@ -151,3 +151,41 @@ def test_memory_only_process_uses_more_than_one_token_when_it_must(limited: Call
         thread.join(60)
     assert failures == []
     assert 2 <= app.emulator.mints() <= 4
+
+
+def test_burst_through_the_extension_fails_no_call(limited: Callable[..., App]) -> None:
+    """The library asks the genesys-token extension for another slot's token (GET /token?slot=n)."""
+    import os
+
+    from genesys_auth import build_provider
+    from genesys_token.server import TokenServer, TokenService
+
+    app = limited(api_rate_limit=300, api_rate_window=60.0)
+    table = create_token_table(app.moto)
+    service = TokenService(build_provider(app.settings(token_table=table), use_extension=False))
+    server = TokenServer(0, service, os.environ["AWS_SESSION_TOKEN"], max_wait=5.0)
+    server.start()
+    try:
+        client = GenesysClient(app.settings(extension="on", extension_port=server.server_address[1]))
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            for _ in range(40):
+                try:
+                    assert client.get(ME, deadline=5).status_code == 200
+                except RateLimitedError as err:
+                    with lock:
+                        failures.append(str(err))
+
+        threads = [threading.Thread(target=worker) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert failures == []
+        assert client.provider.source.name == "extension"
+        assert 2 <= app.emulator.mints() <= 3
+        assert client.provider.pool.known >= 2
+    finally:
+        server.stop()
