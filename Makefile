@@ -104,5 +104,5 @@ sam-validate: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) build .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
