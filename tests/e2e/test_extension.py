@@ -83,7 +83,8 @@ def test_built_layers_have_the_lambda_layout_and_the_extension_starts_from_them(
 ) -> None:
     library, extension = layers["genesys-auth"], layers["genesys-token"]
     assert (library / "python" / "genesys_auth" / "__init__.py").is_file()
-    assert (library / "python" / "requests" / "__init__.py").is_file()
+    assert sorted(p.name for p in (library / "python").iterdir()) == ["genesys_auth"]  # nothing to clobber
+    assert (library / "genesys-auth" / "lib" / "requests" / "__init__.py").is_file()
     assert not (library / "python" / "boto3").exists()  # the Lambda runtime provides boto3
     bootstrap = extension / "extensions" / EXTENSION
     assert bootstrap.is_file()
