@@ -1,6 +1,6 @@
-"""The extension's localhost HTTP API and the token logic behind it.
+"""The extension's localhost HTTP API.
 
-``GET /health``             -> {"ready": true, "token": "fresh|stale|expiring|invalid"}; no header needed
+``GET /health``             -> {"ready": true, "token": "starting|fresh|stale|expiring|invalid"}; no header
 ``GET /token``              -> {"access_token", "token_type", "expires_at", "lifetime", "version",
                                "fingerprint", "api_url"}
 ``POST /token/invalidate``  {"token_hash": sha256 hex} or {"token": "..."} -> the fresh token
@@ -9,83 +9,72 @@ Every path but ``/health`` needs ``X-Aws-Parameters-Secrets-Token: $AWS_SESSION_
 SSRF guard of AWS's Parameters and Secrets extension): without it, 403 and an empty body.
 ``X-Genesys-Timeout-Ms`` bounds how long a request may wait for a refresh. Errors are
 ``{"error": kind, "message": ...}`` with 503 (unavailable, rate_limit) or 502 (the rest).
+
+This module imports the standard library only: the server is bound and the extension registered
+before ``genesys_auth`` is imported (:mod:`.service`). A request that arrives in between waits
+for the token service to be attached, bounded like any other wait.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.server
 import json
 import logging
 import socket
 import threading
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-from genesys_auth import GenesysAuthError, GenesysClient, Token, TokenState
-from genesys_auth.deadline import Deadline
-from genesys_auth.extension_client import TIMEOUT_HEADER, TOKEN_HEADER
-from genesys_auth.fingerprint import token_hash
+if TYPE_CHECKING:
+    from genesys_auth import Token
+
+    from .service import TokenService
 
 log = logging.getLogger("genesys_token")
 
+#: The same names as ``genesys_auth.extension_client`` (a test checks), kept here so that the
+#: server needs nothing from the library until it serves a token.
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105 - a header name, not a value
+TIMEOUT_HEADER = "X-Genesys-Timeout-Ms"
+
 _RETRYABLE = {"unavailable", "rate_limit"}
-
-
-class TokenService:
-    """The extension's view of its ``GenesysClient``: serve without waiting, refresh ahead."""
-
-    def __init__(self, client: GenesysClient) -> None:
-        self.client = client
-        self.provider = client.provider
-        self.policy = client.provider.policy
-
-    def state(self) -> TokenState:
-        return self.policy.state(self.provider.current)
-
-    def token(self, deadline: Deadline) -> Token:
-        """The current token while it is outside the mandatory window, else a refreshed one.
-
-        A request never triggers an advisory refresh: that runs after INVOKE (:meth:`refresh_ahead`),
-        so the caller does not wait for it."""
-        current = self.provider.current
-        if current is not None and self.policy.state(current) in (TokenState.FRESH, TokenState.STALE):
-            return current
-        return self.provider.token(deadline)
-
-    def invalidate(self, digest: str, deadline: Deadline) -> Token:
-        """Forget the token with this hash if it is still current, then return a fresh one.
-
-        Concurrent invalidations of one token refresh once: the second finds a newer token (or the
-        refresh in flight) and the provider's single-flight hands it the same result."""
-        current = self.provider.current
-        if current is not None and hmac.compare_digest(current.hash, digest):
-            self.provider.invalidate(current.access_token)
-        return self.provider.token(deadline)
-
-    def refresh_ahead(self, deadline: Deadline) -> None:
-        """After an INVOKE event: refresh now if the token is in its advisory window (or worse)."""
-        if self.state() is TokenState.FRESH:
-            return
-        try:
-            token = self.provider.token(deadline)
-        except GenesysAuthError as exc:
-            log.warning("refresh after INVOKE failed (%s: %s)", exc.kind, exc)
-            return
-        log.debug("after INVOKE: token fp=%s is %s", token.fingerprint, self.state().value)
+_ENDPOINTS = {("GET", "/token"), ("POST", "/token/invalidate")}
 
 
 class TokenServer(http.server.ThreadingHTTPServer):
-    """Binds ``127.0.0.1:<port>`` in the constructor, so it can be ready before ``register``."""
+    """Binds ``127.0.0.1:<port>`` in the constructor, so it can be ready before ``register``;
+    serves tokens once :meth:`attach` has given it the token service."""
 
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, port: int, service: TokenService, session_token: str, *, max_wait: float) -> None:
-        self.service = service
+    def __init__(self, port: int, session_token: str, *, max_wait: float) -> None:
         self.session_token = session_token
         self.max_wait = max_wait
+        self.service: TokenService | None = None
+        #: (kind, message) when the token service could not be built.
+        self.failure: tuple[str, str] | None = None
+        self._settled = threading.Event()
         super().__init__(("127.0.0.1", port), _Handler)
         self._thread: threading.Thread | None = None
+
+    def attach(self, service: TokenService, *, max_wait: float | None = None) -> None:
+        """Start serving tokens (and wake the requests waiting for it)."""
+        if max_wait is not None:
+            self.max_wait = max_wait
+        self.service = service
+        self._settled.set()
+
+    def fail(self, kind: str, message: str) -> None:
+        """The token service cannot be built: waiting and later requests get this error."""
+        self.failure = (kind, message)
+        self._settled.set()
+
+    def wait_for_service(self, seconds: float) -> TokenService | None:
+        self._settled.wait(max(0.0, seconds))
+        return self.service
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -121,41 +110,68 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _route(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         body = self._body()
-        service = self.server.service
         if path == "/health" and self.command == "GET":
-            self._send(200, {"ready": True, "token": service.state().value})
+            service = self.server.service
+            self._send(200, {"ready": True, "token": service.state().value if service is not None else "starting"})
             return
         if not self._authorized():
             self._send(403, None)
             return
+        if (self.command, path) not in _ENDPOINTS:
+            self._send(404, {"error": "not_found", "message": f"{self.command} {path} is not an endpoint"})
+            return
+        invalidate = path == "/token/invalidate"
+        digest = _digest(body) if invalidate else None
+        if invalidate and digest is None:
+            self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
+            return
+        started = time.monotonic()
+        seconds = self._wait_seconds()
+        service = self.server.wait_for_service(seconds)
+        if service is None:
+            self._send_unready(seconds)
+            return
+        # Loaded by the service module before it was attached: these are lookups, not imports.
+        from genesys_auth import GenesysAuthError
+        from genesys_auth.deadline import Deadline
+
+        deadline = Deadline.after(seconds - (time.monotonic() - started))
         try:
-            if path == "/token" and self.command == "GET":
-                self._send_token(service.token(self._deadline()))
-            elif path == "/token/invalidate" and self.command == "POST":
-                digest = _digest(body)
-                if digest is None:
-                    self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
-                    return
-                self._send_token(service.invalidate(digest, self._deadline()))
+            if digest is not None:
+                self._send_token(service.invalidate(digest, deadline))
             else:
-                self._send(404, {"error": "not_found", "message": f"{self.command} {path} is not an endpoint"})
+                self._send_token(service.token(deadline))
         except GenesysAuthError as exc:
             self._send(503 if exc.kind in _RETRYABLE else 502, {"error": exc.kind, "message": str(exc)})
         except Exception as exc:
             log.exception("unexpected error serving %s", path)
             self._send(500, {"error": "internal", "message": type(exc).__name__})
 
+    def _send_unready(self, seconds: float) -> None:
+        if self.server.failure is not None:
+            kind, message = self.server.failure
+            self._send(503 if kind in _RETRYABLE else 502, {"error": kind, "message": message})
+            return
+        self._send(
+            503,
+            {
+                "error": "unavailable",
+                "message": f"genesys-token is still starting after the {seconds * 1000:.0f} ms this request "
+                "could wait; retry, or allow more time in X-Genesys-Timeout-Ms",
+            },
+        )
+
     def _authorized(self) -> bool:
         expected = self.server.session_token
         given = self.headers.get(TOKEN_HEADER, "")
         return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
-    def _deadline(self) -> Deadline:
+    def _wait_seconds(self) -> float:
         seconds = self.server.max_wait
         raw = self.headers.get(TIMEOUT_HEADER)
         if raw and raw.isdigit():
             seconds = min(seconds, int(raw) / 1000.0)
-        return Deadline.after(seconds)
+        return seconds
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -193,8 +209,9 @@ def _digest(body: bytes) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    if isinstance(data.get("token_hash"), str):
+    if isinstance(data.get("token_hash"), str) and data["token_hash"]:
         return str(data["token_hash"]).lower()
-    if isinstance(data.get("token"), str):
-        return token_hash(data["token"])
+    if isinstance(data.get("token"), str) and data["token"]:
+        # SHA-256 hex, as genesys_auth.fingerprint.token_hash (a test checks they agree).
+        return hashlib.sha256(data["token"].encode()).hexdigest()
     return None
