@@ -1,7 +1,9 @@
 """End-to-end tests of the genesys-token extension, from the built layer artifacts, in the local Lambda sandbox.
 
 The layers are built once per session by ``extension/build_layers.py`` (what ``make build`` runs) into a temporary
-directory. The function is ``tests/e2e/extension_fn/app.py``; every sandbox gets its own extension port (on Lambda
+directory. The function (under awslambdaric) and the extension run on the Lambda target's Python, 3.12, with boto3
+beside it as in the Lambda runtime (``tests/bench/lambda_python.py``); only where that interpreter cannot be made do
+they run on the suite's own Python, with a warning saying so. The function is ``tests/e2e/extension_fn/app.py``; every sandbox gets its own extension port (on Lambda
 each execution environment has its own network namespace, here they share loopback). Every process log is fed to
 the suite's leak watch.
 """
@@ -13,12 +15,14 @@ import stat
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench.lambda_python import LambdaPythonMissing, lambda_python
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_token_table
 from tests.harness.lambda_sandbox import LambdaSandbox
@@ -40,6 +44,17 @@ def layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_layers.build(tmp_path_factory.mktemp("layers"))
 
 
+@pytest.fixture(scope="session")
+def runtime_python() -> str:
+    try:
+        return str(lambda_python()[0])
+    except LambdaPythonMissing as exc:
+        warnings.warn(
+            f"extension e2e tests run on {sys.executable}, not the Lambda target's Python: {exc}", stacklevel=1
+        )
+        return sys.executable
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -47,7 +62,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def sandbox(layers: dict[str, Path], leaks: LeakWatch) -> Iterator[Callable[..., LambdaSandbox]]:
+def sandbox(layers: dict[str, Path], runtime_python: str, leaks: LeakWatch) -> Iterator[Callable[..., LambdaSandbox]]:
     """Factory of sandboxes running extension_fn with both built layers; closes them and feeds their logs."""
     made: list[LambdaSandbox] = []
 
@@ -60,6 +75,7 @@ def sandbox(layers: dict[str, Path], leaks: LeakWatch) -> Iterator[Callable[...,
             layers=[layers["genesys-auth"], layers["genesys-token"]],
             env=values,
             function_name=f"ext-fn-{len(made)}",
+            python=runtime_python,
         )
         made.append(box)
         return box
