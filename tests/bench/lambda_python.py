@@ -71,3 +71,15 @@ def lambda_python() -> tuple[Path, str]:
         raise LambdaPythonMissing(f"could not make {venv.name} with {base}: {exc}") from None
     stamp.write_text(want)
     return python, version
+
+
+def add_bytecode(opt: Path, layer: Path) -> int:
+    """Copy the layer's ``__pycache__`` directories into ``opt``, where the layer was unpacked
+    without them (the local sandbox drops .pyc files when it copies layers); returns how many."""
+    copied = 0
+    for cache in layer.rglob("__pycache__"):
+        target = opt / cache.relative_to(layer)
+        if target.parent.is_dir():
+            shutil.copytree(cache, target, dirs_exist_ok=True)
+            copied += 1
+    return copied
