@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from tests.bench.lambda_python import LambdaPythonMissing, lambda_python
+from tests.bench.lambda_python import LambdaPythonMissing, add_bytecode, lambda_python
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_token_table
-from tests.harness.lambda_sandbox import LambdaSandbox
+from tests.harness.lambda_sandbox import LambdaSandbox, SandboxInitError
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -69,14 +69,17 @@ def sandbox(layers: dict[str, Path], runtime_python: str, leaks: LeakWatch) -> I
     def make(app: App, **env: str) -> LambdaSandbox:
         values = app.env(GENESYS_TOKEN_EXTENSION="auto", GENESYS_TOKEN_EXTENSION_PORT=str(_free_port()), **env)
         values.pop("AWS_SESSION_TOKEN", None)  # the sandbox makes a random one, as Lambda does
+        box_layers = [layers["genesys-auth"], layers["genesys-token"]]
         box = LambdaSandbox(
             handler="app.handler",
             task_root=FUNCTION_DIR,
-            layers=[layers["genesys-auth"], layers["genesys-token"]],
+            layers=box_layers,
             env=values,
             function_name=f"ext-fn-{len(made)}",
             python=runtime_python,
         )
+        for layer in box_layers:
+            add_bytecode(box.opt_dir, layer)  # the sandbox unpacks layers without their .pyc files
         made.append(box)
         return box
 
@@ -119,7 +122,10 @@ def test_built_layers_have_the_lambda_layout_and_the_extension_starts_from_them(
     assert out["source"] == "extension"
     assert out["status"] == 200
     assert out["in_process_mints"] == 0  # the function never minted: the extension did
-    assert "listening on 127.0.0.1" in box.logs()[EXTENSION]
+    log = box.logs()[EXTENSION]
+    assert "listening on 127.0.0.1" in log
+    # Registered first, with the standard library only; the token machinery is built after.
+    assert log.index("registered after") < log.index("token service ready after") < log.index("ready during INIT")
 
 
 def test_extension_is_ready_before_the_function_init_code_runs(
@@ -222,3 +228,41 @@ def test_a_killed_extension_does_not_fail_the_function(
     again = _ok(box, {"op": "invalidate"})
     assert again["in_process_mints"] == 2
     assert again["extension_failures"] == 1  # inside the down window: no second connect attempt
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("GENESYS_REGION", "atlantis", True), ("GENESYS_TOKEN_EXTENSION_PORT", "soon", False)],
+    ids=["after-registering", "before-registering"],
+)
+def test_a_configuration_error_is_the_extensions_init_error(
+    case: tuple[str, str, bool],
+    *,
+    layers: dict[str, Path],
+    runtime_python: str,
+    make_app: Callable[..., App],
+    leaks: LeakWatch,
+    tmp_path: Path,
+) -> None:
+    variable, value, registered_first = case
+    # A function that does not use the library, so the extension is the only part that fails.
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    env = {**make_app().env(GENESYS_TOKEN_EXTENSION_PORT=str(_free_port())), variable: value}
+    env.pop("AWS_SESSION_TOKEN", None)
+    box = LambdaSandbox(
+        handler="app.handler", task_root=tmp_path, layers=[layers["genesys-token"]], env=env, python=runtime_python
+    )
+    try:
+        with pytest.raises(SandboxInitError) as failed:
+            box.start()
+        log = box.logs()[EXTENSION]
+    finally:
+        box.close()
+        for text in box.logs().values():
+            leaks.feed(text)
+    errors = [e for e in box.extension_errors if e["extension"] == EXTENSION and e["kind"] == "init"]
+    assert [e["errorType"] for e in errors] == ["Extension.ConfigurationError"]
+    assert variable in errors[0]["body"]["errorMessage"] or value in errors[0]["body"]["errorMessage"]
+    assert "reported an init error" in failed.value.reason
+    # The port and max wait are read before registering, the rest once genesys_auth is imported.
+    assert ("registered after" in log) is registered_first
