@@ -56,6 +56,37 @@ PROBE = textwrap.dedent(
     """
 )
 
+#: What each part the extension loads adds, in load order, in one process (VmRSS and wall time). "new": every
+#: client from its own boto3 Session, as genesys_auth.aws.make_client does today; "shared": one Session for both.
+PARTS = textwrap.dedent(
+    """
+    import json, sys, time
+    def rss():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+    if sys.argv[1] == "new":
+        clients = [("sm", "sm = make_client('secretsmanager')"), ("ddb", "ddb = make_client('dynamodb')")]
+    else:
+        clients = [("sm", "session = boto3.session.Session(); sm = session.client('secretsmanager')"),
+                   ("ddb", "ddb = session.client('dynamodb')")]
+    steps = [
+        ("server", "import http.server, json, logging, threading"),
+        ("requests", "import requests"),
+        ("genesys_auth", "import genesys_auth; from genesys_auth.aws import make_client"),
+        ("boto3", "import boto3"),
+        clients[0],
+        ("powertools", "from aws_lambda_powertools.utilities.parameters import SecretsProvider"),
+        clients[1],
+    ]
+    out, scope = {}, {}
+    for name, code in steps:
+        before, started = rss(), time.perf_counter()
+        exec(code, scope)
+        out[name] = [rss() - before, (time.perf_counter() - started) * 1000]
+    print(json.dumps(out))
+    """
+)
+
 #: The function of the "function" figures: its first invocation imports the library and takes a token.
 FUNCTION = textwrap.dedent(
     """
@@ -92,9 +123,9 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _probe(python: Path, site: Path, mode: str, env: dict[str, str]) -> dict[str, Any]:
+def _probe(python: Path, site: Path, mode: str, env: dict[str, str], script: str = PROBE) -> dict[str, Any]:
     done = subprocess.run(
-        [str(python), "-c", PROBE, mode],
+        [str(python), "-c", script, mode],
         capture_output=True,
         text=True,
         timeout=120,
@@ -158,6 +189,7 @@ def run() -> list[tuple[str, str]]:
         try:
             rows += _library_rows(python, lib, lib_src, moto, emulator)
             rows += _extension_rows(python, lib, ext, ext_src, root=root, moto=moto, emulator=emulator)
+            rows += _parts_rows(python, ext, moto)
         finally:
             emulator.stop()
             moto.stop()
@@ -276,6 +308,38 @@ def _extension_rows(
             "function's first token: via the ready extension vs in-process table hit",
             f"{ext_ms:.0f} ms vs {shared_ms:.0f} ms ({shared_ms / ext_ms:.1f}x faster through the extension; "
             "no boto3 import in the function)",
+        ),
+    ]
+
+
+def _parts_rows(python: Path, ext: Path, moto: MotoServer) -> list[tuple[str, str]]:
+    """Where the extension's memory goes (its own copy of the library, with bytecode)."""
+    env = {**moto.env(), "GENESYS_TOKEN_EXTENSION": "off"}
+    site = os.pathsep.join([str(ext / EXTENSION / "lib")])
+    runs: dict[str, list[dict[str, list[float]]]] = {"new": [], "shared": []}
+    for _ in range(ROUNDS):
+        for mode, found in runs.items():
+            found.append(_probe(python, Path(site), mode, env, PARTS))
+
+    def part(mode: str, name: str) -> tuple[float, float]:
+        return (_median([r[name][0] for r in runs[mode]]), _median([r[name][1] for r in runs[mode]]))
+
+    labels = {
+        "server": "http.server, json, logging (a bare extension has these)",
+        "requests": "requests + urllib3",
+        "genesys_auth": "genesys_auth",
+        "boto3": "boto3 + botocore (import)",
+        "sm": "Secrets Manager client (its own boto3 Session)",
+        "powertools": "Powertools parameters (after boto3)",
+    }
+    cells = [f"{label} +{part('new', name)[0]:.1f} MiB/{part('new', name)[1]:.0f} ms" for name, label in labels.items()]
+    new_ddb, shared_ddb = part("new", "ddb"), part("shared", "ddb")
+    return [
+        ("extension memory by part (VmRSS / time, in load order)", "; ".join(cells)),
+        (
+            "DynamoDB client besides it",
+            f"+{new_ddb[0]:.1f} MiB/{new_ddb[1]:.0f} ms from a new boto3 Session (genesys_auth.aws today) vs "
+            f"+{shared_ddb[0]:.1f} MiB/{shared_ddb[1]:.0f} ms from the Secrets Manager client's Session",
         ),
     ]
 
