@@ -24,12 +24,12 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from .lambda_api import ExtensionsApi, ExtensionsApiError
 from .server import TokenServer
 from .startup import StartupConfig
 
+TYPE_CHECKING = False  # typing stays unloaded before registering (mypy treats this as true)
 if TYPE_CHECKING:
     from genesys_auth import Settings
 

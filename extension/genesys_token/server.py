@@ -25,9 +25,11 @@ import logging
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing stays unloaded before registering (mypy treats this as true)
 if TYPE_CHECKING:
+    from typing import Any
+
     from genesys_auth import Token
 
     from .service import TokenService

@@ -8,17 +8,19 @@ the library reads the same variables again once it is imported.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing and dataclasses stay unloaded before registering
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_PORT = 2780
 DEFAULT_MAX_WAIT_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
 class StartupConfig:
-    port: int = DEFAULT_PORT
-    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
+    def __init__(self, port: int = DEFAULT_PORT, max_wait: float = DEFAULT_MAX_WAIT_SECONDS) -> None:
+        self.port = port
+        self.max_wait = max_wait
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StartupConfig:
