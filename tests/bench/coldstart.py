@@ -38,6 +38,9 @@ from tests.harness.lambda_sandbox import LambdaSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 5
+#: The extension rounds: start-to-ready differs from the bare extension's by a few ms on a 2-core machine
+#: where a single start varies by 100 ms, so they are more, and compared pairwise.
+EXTENSION_ROUNDS = 9
 EXTENSION = "genesys-token"
 
 #: Run in a fresh process: times from before the first import of genesys_auth.
@@ -194,7 +197,9 @@ def run() -> list[tuple[str, str]]:
             emulator.stop()
             moto.stop()
             _writable(root)
-    rows.append(("rounds (medians)", f"{ROUNDS} each, interleaved"))
+    rows.append(
+        ("rounds (medians)", f"{ROUNDS} per library figure, {EXTENSION_ROUNDS} per extension figure, interleaved")
+    )
     return rows
 
 
@@ -263,7 +268,7 @@ def _extension_rows(
     figures: dict[str, list[tuple[float, float, float]]] = {"bare": [], "pyc": [], "src": [], "table": []}
     via_extension: list[float] = []
     in_process: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(EXTENSION_ROUNDS):
         with _sandbox(python, [bare_layer], task_root, {**base, "BARE_PORT": str(_free_port())}, False) as box:
             figures["bare"].append(_extension_figures(box, "bare"))
         with _sandbox(python, [ext], task_root, ours(), True) as box:  # mint during INIT, as extension.py
@@ -286,12 +291,14 @@ def _extension_rows(
         return _median([sample[i] for sample in figures[name]])
 
     ready, bare_ready, ready_src = med("pyc", 0), med("bare", 0), med("src", 0)
+    # Same-round pairs: a loaded moment slows both starts of its round alike.
+    extra = _median([ours[0] - bare[0] for ours, bare in zip(figures["pyc"], figures["bare"], strict=True)])
     rss, bare_rss, rss_table = med("pyc", 2), med("bare", 2), med("table", 2)
     ext_ms, shared_ms = _median(via_extension), _median(in_process)
     return [
         (
             "extension start -> ready (server bound, registered)",
-            f"{ready:.0f} ms vs {bare_ready:.0f} ms bare (+{ready - bare_ready:.0f} ms; goal <= +60); "
+            f"{ready:.0f} ms vs {bare_ready:.0f} ms bare (+{extra:.0f} ms, median of same-round pairs; goal <= +60); "
             f"{ready_src:.0f} ms without bytecode",
         ),
         (
