@@ -292,7 +292,7 @@ def _extension_rows(
 
     ready, bare_ready, ready_src = med("pyc", 0), med("bare", 0), med("src", 0)
     # Same-round pairs: a loaded moment slows both starts of its round alike.
-    extra = _median([ours[0] - bare[0] for ours, bare in zip(figures["pyc"], figures["bare"], strict=True)])
+    extra = _median([mine[0] - bare[0] for mine, bare in zip(figures["pyc"], figures["bare"], strict=True)])
     rss, bare_rss, rss_table = med("pyc", 2), med("bare", 2), med("table", 2)
     ext_ms, shared_ms = _median(via_extension), _median(in_process)
     return [
