@@ -309,7 +309,8 @@ def _extension_rows(
         (
             "extension VmRSS after INIT",
             f"{rss:.1f} MiB vs {bare_rss:.1f} MiB bare (+{rss - bare_rss:.1f} MiB; goal <= +20) after a mint; "
-            f"{rss_table:.1f} MiB (+{rss_table - bare_rss:.1f}) after a table hit",
+            f"{rss_table:.1f} MiB (+{rss_table - bare_rss:.1f}) after a table hit; "
+            f"{med('src', 2):.1f} MiB after a mint without bytecode",
         ),
         (
             "function's first token: via the ready extension vs in-process table hit",
