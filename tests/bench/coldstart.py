@@ -157,6 +157,7 @@ def _sandbox(
         box.start()
         yield box
     finally:
+        _writable(box.opt_dir)  # so that the sandbox can delete it (a non-root user could not)
         box.close()
 
 
