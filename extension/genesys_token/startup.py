@@ -26,10 +26,10 @@ class StartupConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StartupConfig:
         """Raises ValueError with the library's wording for a bad value."""
         env = os.environ if environ is None else environ
-        return cls(
-            port=int(_number(env, "GENESYS_TOKEN_EXTENSION_PORT", DEFAULT_PORT)),
-            max_wait=_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS),
-        )
+        port = int(_number(env, "GENESYS_TOKEN_EXTENSION_PORT", DEFAULT_PORT))
+        if not 0 < port < 65536:  # bind() would raise OverflowError, which is no configuration report
+            raise ValueError("GENESYS_TOKEN_EXTENSION_PORT must be a TCP port number, 1 to 65535")
+        return cls(port=port, max_wait=_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS))
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

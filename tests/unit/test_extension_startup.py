@@ -146,6 +146,8 @@ def test_the_servers_copies_of_library_rules_agree_with_the_library() -> None:
         assert (startup.port, startup.max_wait) == (settings.extension_port, settings.max_wait)
     with pytest.raises(ValueError, match="GENESYS_MAX_WAIT_SECONDS must be a number"):
         StartupConfig.from_env({"GENESYS_MAX_WAIT_SECONDS": "soon"})
+    with pytest.raises(ValueError, match="GENESYS_TOKEN_EXTENSION_PORT must be a TCP port number"):
+        StartupConfig.from_env({"GENESYS_TOKEN_EXTENSION_PORT": "70000"})
 
 
 def test_the_server_and_registration_need_nothing_but_the_standard_library() -> None:
