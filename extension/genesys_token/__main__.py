@@ -81,6 +81,8 @@ def main(argv: list[str]) -> int:
         service, settings = _build_service()
     except Exception as exc:
         kind = getattr(exc, "kind", None)
+        if not isinstance(kind, str):  # not a classified GenesysAuthError (a broken layer): keep the trace
+            log.exception("building the token service failed")
         reason = "ConfigurationError" if kind == "configuration" else "UnexpectedError"
         message = str(exc) if isinstance(kind, str) else type(exc).__name__
         server.fail(kind if isinstance(kind, str) else "internal", message)
