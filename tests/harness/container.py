@@ -46,6 +46,7 @@ def _calls(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
     ok = failed = 0
     errors: dict[str, int] = {}
     slowest = 0.0
+    last_error = None
     paced = command["op"] == "paced"
     total = int(command["rate"] * command["seconds"]) if paced else int(command["n"])
     started = time.monotonic()
@@ -60,6 +61,7 @@ def _calls(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
         except GenesysAuthError as err:
             failed += 1
             errors[err.kind] = errors.get(err.kind, 0) + 1
+            last_error = str(err)
         else:
             if status == 200:
                 ok += 1
@@ -67,7 +69,13 @@ def _calls(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
                 failed += 1
                 errors[str(status)] = errors.get(str(status), 0) + 1
         slowest = max(slowest, time.monotonic() - call_started)
-    return {"ok_calls": ok, "failed_calls": failed, "errors": errors, "slowest_ms": slowest * 1000}
+    return {
+        "ok_calls": ok,
+        "failed_calls": failed,
+        "errors": errors,
+        "last_error": last_error,
+        "slowest_ms": slowest * 1000,
+    }
 
 
 def _run(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
