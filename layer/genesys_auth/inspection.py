@@ -1,0 +1,293 @@
+"""What the token and the shared cache look like right now, for ``genesys-auth token`` and ``cache``.
+
+Nothing here returns or prints a token unless the caller asks for it (``TokenStatus.to_dict(show=True)``):
+items are described by the fingerprint (the first 12 hex digits of the stored ``token_hash``), versions,
+expiry and the lease. The items are read raw, by the attributes the README documents, so that a lease
+or a token that the library's own reader would skip (an expired one, a dead holder's lease) is shown too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .credentials import secret_name
+from .deadline import Deadline
+from .errors import UnavailableError
+from .tokens import Token
+
+#: Pool slots are probed one key at a time (``token#<secret>#1``, ``#2``...) up to this many.
+MAX_POOL_SLOTS = 32
+
+
+def item_key(secret_id: str, slot: int = 0) -> str:
+    """Partition key of the shared item of ``secret_id``; slot 0 is the classic item."""
+    base = f"token#{secret_name(secret_id)}"
+    return base if slot == 0 else f"{base}#{slot}"
+
+
+def utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def span(seconds: float) -> str:
+    """``86399`` -> ``23h59m59s``: durations read at a glance in a terminal."""
+    seconds = int(abs(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """One shared item as stored, without the token itself."""
+
+    key: str
+    version: int
+    fingerprint: str | None
+    expires_at: float | None
+    lifetime: float | None
+    owner: str | None
+    lease_until: float | None
+    client_id: str | None
+    api_url: str | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ItemState:
+        def text(name: str) -> str | None:
+            value = item.get(name, {}).get("S")
+            return value if isinstance(value, str) and value else None
+
+        def number(name: str) -> float | None:
+            value = item.get(name, {}).get("N")
+            return float(value) if value is not None else None
+
+        digest = text("token_hash")
+        has_token = "access_token" in item and digest is not None
+        return cls(
+            key=text("pk") or "",
+            version=int(number("version") or 0),
+            fingerprint=digest[:12] if has_token and digest else None,
+            expires_at=number("expires_at") if has_token else None,
+            lifetime=number("lifetime") if has_token else None,
+            owner=text("owner"),
+            lease_until=number("lease_until"),
+            client_id=text("client_id"),
+            api_url=text("api_url"),
+        )
+
+    def token_left(self, now: float) -> float | None:
+        return None if self.expires_at is None else self.expires_at - now
+
+    def has_valid_token(self, now: float) -> bool:
+        left = self.token_left(now)
+        return left is not None and left > 0
+
+    def lease(self, now: float) -> str:
+        """``free``, ``held`` (a mint is in progress) or ``lapsed`` (the holder did not finish)."""
+        if self.owner is None:
+            return "free"
+        return "held" if (self.lease_until or 0) >= now else "lapsed"
+
+    def describe(self, now: float) -> str:
+        parts = [f"version {self.version}"]
+        left = self.token_left(now)
+        if self.fingerprint is None or left is None:
+            parts.append("no token")
+        elif left > 0:
+            life = f" of {span(self.lifetime)}" if self.lifetime else ""
+            parts.append(f"token fp={self.fingerprint} expires {utc(now + left)} (in {span(left)}{life})")
+        else:
+            parts.append(f"token fp={self.fingerprint} expired {span(left)} ago")
+        if self.client_id:
+            parts.append(f"client {self.client_id}")
+        lease = self.lease(now)
+        if lease == "free":
+            parts.append("lease free")
+        elif lease == "held":
+            parts.append(f"lease held by {self.owner} for {span((self.lease_until or now) - now)} more")
+        else:
+            parts.append(f"lease of {self.owner} lapsed {span(now - (self.lease_until or now))} ago")
+        return ", ".join(parts)
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "expires_at": self.expires_at,
+            "expires_in": None if self.expires_at is None else round(self.expires_at - now, 1),
+            "lifetime": self.lifetime,
+            "client_id": self.client_id,
+            "api_url": self.api_url,
+            "lease": self.lease(now),
+            "owner": self.owner,
+            "lease_until": self.lease_until,
+        }
+
+
+class ItemReader:
+    """Consistent ``GetItem`` reads of the shared items of one secret (slot 0 and the pool)."""
+
+    def __init__(self, table: str, secret_id: str, *, client: Any = None) -> None:
+        self.table = table
+        self.secret_id = secret_id
+        self._client = client
+
+    def _ddb(self) -> Any:
+        if self._client is None:
+            from .aws import make_client
+
+            self._client = make_client("dynamodb", connect_timeout=2, read_timeout=5, attempts=2)
+        return self._client
+
+    def read(self, slot: int = 0) -> ItemState | None:
+        """The item, or None when it does not exist; botocore errors propagate to the caller."""
+        answer = self._ddb().get_item(
+            TableName=self.table, Key={"pk": {"S": item_key(self.secret_id, slot)}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return ItemState.from_item(item) if item else None
+
+    def pool(self) -> list[ItemState]:
+        """Slots 1, 2... that exist, stopping at the first missing one."""
+        slots = []
+        for slot in range(1, MAX_POOL_SLOTS + 1):
+            state = self.read(slot)
+            if state is None:
+                break
+            slots.append(state)
+        return slots
+
+
+# -- genesys-auth token -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    token: Token
+    #: ``memory`` (this process held it), ``extension``, ``table`` or ``mint``.
+    source: str
+
+    def describe(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        token = self.token
+        left = token.remaining(now)
+        version = f", version {token.version}" if token.version else ""
+        api = f", API {token.api_url}" if token.api_url else ""
+        return (
+            f"token fp={token.fingerprint} from {self.source}, expires {utc(token.expires_at)} "
+            f"(in {span(left)} of {span(token.lifetime)}){version}{api}"
+        )
+
+    def to_dict(self, *, show: bool = False, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        data: dict[str, Any] = {
+            "fingerprint": self.token.fingerprint,
+            "source": self.source,
+            "expires_at": self.token.expires_at,
+            "expires_in": round(self.token.remaining(now), 1),
+            "lifetime": self.token.lifetime,
+            "version": self.token.version,
+            "api_url": self.token.api_url,
+        }
+        if show:
+            data["access_token"] = self.token.access_token
+            data["token_type"] = self.token.token_type
+        return data
+
+
+def token_status(client: Any, deadline: Deadline) -> TokenStatus:
+    """Get a token the way the functions do (``client.provider``) and say where it came from.
+
+    ``client`` is a :class:`~genesys_auth.GenesysClient`. A fresh memory copy is ``memory``; else the
+    extension if it answered, a mint if this process minted, otherwise the shared table.
+    """
+    provider = client.provider
+    current = provider.current
+    if current is not None and provider.policy.state(current).value == "fresh":
+        return TokenStatus(current, "memory")
+    mints_before = client.minter.mints
+    token = provider.token(deadline)
+    source = provider.source
+    if getattr(source, "name", "") == "extension" and getattr(source, "failures", 1) == 0:
+        return TokenStatus(token, "extension")
+    if client.minter.mints > mints_before:
+        return TokenStatus(token, "mint")
+    if client.settings.token_table:
+        return TokenStatus(token, "table")
+    # Unreachable with the library's sources (memory-only always mints); say so rather than guess.
+    raise UnavailableError("the token came from no known source")  # pragma: no cover
+
+
+# -- genesys-auth cache ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheView:
+    table: str
+    key: str
+    item: ItemState | None
+    pool: list[ItemState]
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        return {
+            "table": self.table,
+            "key": self.key,
+            "item": self.item.to_dict(now) if self.item else None,
+            "pool": [slot.to_dict(now) for slot in self.pool],
+        }
+
+
+def cache_view(settings: Settings, *, client: Any = None) -> CacheView:
+    table = _table(settings)
+    reader = ItemReader(table, settings.secret_id, client=client)
+    return CacheView(table=table, key=item_key(settings.secret_id), item=reader.read(), pool=reader.pool())
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    #: ``forgotten``, ``no_token`` (nothing stored) or ``moved_on`` (replaced meanwhile: kept).
+    outcome: str
+    fingerprint: str | None
+
+    def describe(self) -> str:
+        if self.outcome == "forgotten":
+            return f"forgot token fp={self.fingerprint} in the shared table; the next caller takes a fresh one"
+        if self.outcome == "moved_on":
+            return f"token fp={self.fingerprint} was already replaced by another container; the newer one is kept"
+        return "the shared table holds no token; nothing to forget"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "fingerprint": self.fingerprint}
+
+
+def invalidate_current(settings: Settings) -> Invalidation:
+    """Forget the stored token with the compare-and-delete a 401 uses: a newer token is never lost."""
+    from .dynamodb import DynamoTokenStore, StoreUnavailable
+
+    store = DynamoTokenStore(_table(settings), settings.secret_id)
+    try:
+        record = store.load()
+        if record is None or record.token is None:
+            return Invalidation("no_token", None)
+        token = record.token
+        forgot = store.invalidate(token.hash)
+    except StoreUnavailable as exc:
+        raise UnavailableError(f"{exc.reason}; check the table name and the role's dynamodb:UpdateItem") from None
+    return Invalidation("forgotten" if forgot else "moved_on", token.fingerprint)
+
+
+def _table(settings: Settings) -> str:
+    if not settings.token_table:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError("no shared token cache: GENESYS_TOKEN_TABLE is not set")
+    return settings.token_table
