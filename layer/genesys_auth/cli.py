@@ -103,9 +103,9 @@ def _seconds(text: str) -> float:
 
 
 def _marks(stream: TextIO) -> dict[str, str]:
-    encoding = getattr(stream, "encoding", None) or "ascii"
+    encoding = getattr(stream, "encoding", None)  # None: a text buffer (StringIO), any character goes
     try:
-        "✓✗–".encode(encoding)
+        "✓✗–".encode(encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
         return {OK: "[ok]", FAIL: "[FAIL]", "skipped": "[skip]"}
     return {OK: "✓", FAIL: "✗", "skipped": "–"}

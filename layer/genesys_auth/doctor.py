@@ -431,7 +431,7 @@ class _Doctor:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        label = f"{which} host {host}"
+        label = host
         fix_route = (
             "a function in a VPC needs a route out (NAT gateway or proxy) and security-group egress on port "
             f"{port}; locally, check the network or proxy"
