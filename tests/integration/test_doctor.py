@@ -209,6 +209,8 @@ def test_disabled_client(app: App, genesys_auth: Callable[..., Run]) -> None:
     assert "invalid_client: authentication failed" in line and "disabled or inactive" in line
     assert "active" in run.fix_after("token")
     assert "not checked: needs a token" in run.line("–", "GET /api/v2/tokens/me")
+    token = genesys_auth(app.env(), "token")
+    assert token.code == 1 and token.out.startswith("error (authentication): ")
 
 
 def test_client_disabled_after_its_token_reached_the_table(
