@@ -282,11 +282,11 @@ class _Doctor:
                     Check(
                         name,
                         FAIL,
-                        "not checked: out of time",
+                        "not checked, nor any check after it: out of time",
                         "give the doctor more time (--timeout, or the function's timeout)",
                     )
                 )
-                continue
+                break
             try:
                 result = step()
             except Exception as exc:  # a check must not take the report down with it

@@ -16,7 +16,7 @@ from .config import Settings
 from .credentials import secret_name
 from .deadline import Deadline
 from .errors import UnavailableError
-from .tokens import Token
+from .tokens import Token, TokenState
 
 #: Pool slots are probed one key at a time (``token#<secret>#1``, ``#2``...) up to this many.
 MAX_POOL_SLOTS = 32
@@ -211,7 +211,7 @@ def token_status(client: Any, deadline: Deadline) -> TokenStatus:
     """
     provider = client.provider
     current = provider.current
-    if current is not None and provider.policy.state(current).value == "fresh":
+    if current is not None and provider.policy.state(current) is TokenState.FRESH:
         return TokenStatus(current, "memory")
     mints_before = client.minter.mints
     token = provider.token(deadline)

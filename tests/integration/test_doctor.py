@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from genesys_auth import cli
+from genesys_auth import cli, doctor
+from genesys_auth.deadline import Deadline
 from genesys_auth.doctor import secret_problem, table_problem
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table, patched_environ
@@ -368,3 +369,19 @@ def test_iam_and_kms_errors_are_named_as_such() -> None:
     assert "kms:Decrypt" in detail
     detail, fix = table_problem("AccessDeniedException", "", "tokens", "GetItem")
     assert detail.startswith("the role lacks dynamodb:GetItem on table tokens") and "UpdateItem" in fix
+
+
+def test_no_check_runs_past_the_deadline(app: App) -> None:
+    with patched_environ(app.env()):
+        report = doctor.run(deadline=Deadline.after(0))
+    assert report.ok is False
+    assert [check.to_dict() for check in report.checks] == [
+        {
+            "name": "configuration",
+            "ok": False,
+            "status": "fail",
+            "detail": "not checked, nor any check after it: out of time",
+            "fix": "give the doctor more time (--timeout, or the function's timeout)",
+        }
+    ]
+    assert app.emulator.counts()["token"]["requests"] == 0
