@@ -8,6 +8,7 @@ regions, which no environment variable can arrange (on purpose: the scan sends t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -385,3 +386,36 @@ def test_no_check_runs_past_the_deadline(app: App) -> None:
         }
     ]
     assert app.emulator.counts()["token"]["requests"] == 0
+
+
+def test_pool_slots_are_reported_when_they_exist(
+    moto: MotoServer, app: App, table: str, leaks: LeakWatch, genesys_auth: Callable[..., Run]
+) -> None:
+    ddb = moto.client("dynamodb")
+    now = time.time()
+    fingerprints = []
+    for slot in (1, 2):
+        value = f"pool-slot-{slot}-token-{os.urandom(8).hex()}"
+        leaks.extra_sensitive.append(value)
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        fingerprints.append(digest[:12])
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"token#{app.secret_id}#{slot}"},
+                "version": {"N": "1"},
+                "access_token": {"S": value},
+                "token_hash": {"S": digest},
+                "expires_at": {"N": str(now + 3600)},
+                "lifetime": {"N": "3600"},
+            },
+        )
+    env = app.env(GENESYS_TOKEN_TABLE=table)
+    run = genesys_auth(env, "doctor")
+    assert run.code == 0, run.out
+    line = run.line("✓", "table item")
+    assert "pool: 2 more slot(s): #1 version 1, token fp=" + fingerprints[0] in line
+    assert "#2 version 1, token fp=" + fingerprints[1] in line
+    shown = json.loads(genesys_auth(env, "cache", "show", "--json").out)
+    assert [slot["fingerprint"] for slot in shown["pool"]] == fingerprints
+    assert shown["pool"][0]["key"] == f"token#{app.secret_id}#1"
