@@ -140,12 +140,11 @@ def _doctor(args: argparse.Namespace, stream: TextIO, region_logins: Mapping[str
 
 
 def _token(args: argparse.Namespace, stream: TextIO) -> int:
-    from .client import GenesysClient
     from .config import Settings
     from .inspection import token_status
+    from .stack import build_provider
 
-    client = GenesysClient(Settings.from_env())
-    status = token_status(client, Deadline.after(args.timeout))
+    status = token_status(build_provider(Settings.from_env()), Deadline.after(args.timeout))
     if args.json:
         print(json.dumps(status.to_dict(show=args.show), indent=2), file=stream)
     elif args.show:
@@ -158,18 +157,20 @@ def _token(args: argparse.Namespace, stream: TextIO) -> int:
 def _cache(args: argparse.Namespace, stream: TextIO) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .aws import OutOfTime
     from .config import Settings
     from .doctor import aws_error_code, table_problem
     from .inspection import cache_view, invalidate_current
 
     settings = Settings.from_env()
+    deadline = Deadline.after(30.0)
     try:
         if args.action == "invalidate":
-            result = invalidate_current(settings)
+            result = invalidate_current(settings, deadline)
             _emit(stream, args, {"ok": True, **result.to_dict()}, result.describe())
             return 0
-        view = cache_view(settings)
-    except (ClientError, BotoCoreError) as exc:
+        view = cache_view(settings, deadline)
+    except (ClientError, BotoCoreError, OutOfTime) as exc:
         detail, fix = table_problem(*aws_error_code(exc), settings.token_table or "?", "GetItem")
         _emit(
             stream,

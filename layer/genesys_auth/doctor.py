@@ -31,7 +31,7 @@ import requests
 
 from .config import Settings
 from .credentials import CURRENT, Credentials, parse_secret
-from .deadline import Deadline, DeadlineLike
+from .deadline import Deadline, DeadlineLike, bound
 from .errors import AuthenticationError, ConfigurationError, GenesysAuthError, RateLimitedError, SecretError
 from .inspection import ItemReader, ItemState, item_key, span, utc
 from .regions import REGIONS, Endpoints, endpoints_for
@@ -333,17 +333,13 @@ class _Doctor:
             return _blocked("secret", "a valid configuration")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .aws import make_client
+        from .aws import AwsService, OutOfTime
 
-        client = make_client(
-            "secretsmanager",
-            connect_timeout=self.deadline.timeout(2.0),
-            read_timeout=self.deadline.timeout(5.0),
-            attempts=2,
-        )
         try:
-            answer = client.get_secret_value(SecretId=settings.secret_id, VersionStage=CURRENT)
-        except (ClientError, BotoCoreError) as exc:
+            answer = AwsService("secretsmanager", policy=settings.retry).call(
+                "get_secret_value", self.deadline, SecretId=settings.secret_id, VersionStage=CURRENT
+            )
+        except (ClientError, BotoCoreError, OutOfTime) as exc:
             detail, fix = secret_problem(*aws_error_code(exc), settings.secret_id)
             return Check("secret", FAIL, detail, fix)
         text = answer.get("SecretString")
@@ -467,14 +463,9 @@ class _Doctor:
 
     def _dynamodb(self) -> Any:
         if self._ddb is None:
-            from .aws import make_client
+            from .aws import AwsService
 
-            self._ddb = make_client(
-                "dynamodb",
-                connect_timeout=self.deadline.timeout(2.0),
-                read_timeout=self.deadline.timeout(5.0),
-                attempts=2,
-            )
+            self._ddb = AwsService("dynamodb", retries=False)
         return self._ddb
 
     def table(self) -> Check:
@@ -486,10 +477,12 @@ class _Doctor:
             return Check("table", SKIPPED, "no shared table (GENESYS_TOKEN_TABLE is not set): tokens stay in memory")
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from .aws import OutOfTime
+
         ddb = self._dynamodb()
         try:
-            description = ddb.describe_table(TableName=table)["Table"]
-        except (ClientError, BotoCoreError) as exc:
+            description = ddb.call("describe_table", self.deadline, TableName=table)["Table"]
+        except (ClientError, BotoCoreError, OutOfTime) as exc:
             code, message = aws_error_code(exc)
             if code in _DENIED:
                 self.table_usable = True  # the item read below tells whether the function can use it
@@ -514,8 +507,8 @@ class _Doctor:
             )
         status = description.get("TableStatus", "?")
         try:
-            ttl = ddb.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-        except (ClientError, BotoCoreError):
+            ttl = ddb.call("describe_time_to_live", self.deadline, TableName=table).get("TimeToLiveDescription", {})
+        except (ClientError, BotoCoreError, OutOfTime):
             return Check("table", OK, f"{table} exists ({status}), key pk (S); TTL not checked (no permission)")
         ttl_status, ttl_name = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
         if ttl_status not in ("ENABLED", "ENABLING") or ttl_name != "ttl":
@@ -538,11 +531,13 @@ class _Doctor:
             return _blocked("table_item", "a usable table")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        reader = ItemReader(table, settings.secret_id, client=self._dynamodb())
+        from .aws import OutOfTime
+
+        reader = ItemReader(table, settings.secret_id, aws=self._dynamodb())
         try:
-            item = reader.read()
-            pool = reader.pool()
-        except (ClientError, BotoCoreError) as exc:
+            item = reader.read(self.deadline)
+            pool = reader.pool(self.deadline)
+        except (ClientError, BotoCoreError, OutOfTime) as exc:
             detail, fix = table_problem(*aws_error_code(exc), table, "GetItem")
             return Check("table_item", FAIL, detail, fix)
         now = time.time()
@@ -572,7 +567,8 @@ class _Doctor:
         from .dynamodb import DynamoTokenStore, StoreUnavailable
 
         try:
-            record = DynamoTokenStore(table, secret_id).load()
+            with bound(self.deadline):  # the store's calls take the bound deadline
+                record = DynamoTokenStore(table, secret_id).load()
         except StoreUnavailable:
             return None
         token = record.token if record else None
@@ -591,13 +587,14 @@ class _Doctor:
                 f"found in the table: fp={token.fingerprint}, version {token.version}, expires {utc(token.expires_at)} "
                 f"(in {span(token.remaining())} of {span(token.lifetime)}); no mint needed",
             )
-        if self.creds is None or self.endpoints is None:
+        settings = self.settings
+        if settings is None or self.creds is None or self.endpoints is None:
             return _blocked("token", "the secret's fields and the region")
         from .oauth import request_token
 
         creds, endpoints = self.creds, self.endpoints
         try:
-            token = request_token(self.session, endpoints.token_url, creds, self.deadline)
+            token = request_token(self.session, endpoints.token_url, creds, self.deadline, settings.retry)
         except AuthenticationError as exc:
             self.auth_error = exc.error
             return self._refused(exc, creds, endpoints)

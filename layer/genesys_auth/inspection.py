@@ -14,8 +14,9 @@ from typing import Any
 
 from .config import Settings
 from .credentials import secret_name
-from .deadline import Deadline
+from .deadline import Deadline, bound
 from .errors import UnavailableError
+from .provider import TokenProvider
 from .tokens import Token, TokenState
 
 #: Pool slots are probed one key at a time (``token#<secret>#1``, ``#2``...) up to this many.
@@ -133,33 +134,33 @@ class ItemState:
 
 
 class ItemReader:
-    """Consistent ``GetItem`` reads of the shared items of one secret (slot 0 and the pool)."""
+    """Consistent ``GetItem`` reads of the shared items of one secret (slot 0 and the pool), each
+    bounded by the caller's deadline; botocore errors (and ``OutOfTime``) propagate to the caller."""
 
-    def __init__(self, table: str, secret_id: str, *, client: Any = None) -> None:
+    def __init__(self, table: str, secret_id: str, *, aws: Any = None) -> None:
+        from .aws import AwsService
+
         self.table = table
         self.secret_id = secret_id
-        self._client = client
+        self._aws = aws or AwsService("dynamodb", retries=False)
 
-    def _ddb(self) -> Any:
-        if self._client is None:
-            from .aws import make_client
-
-            self._client = make_client("dynamodb", connect_timeout=2, read_timeout=5, attempts=2)
-        return self._client
-
-    def read(self, slot: int = 0) -> ItemState | None:
-        """The item, or None when it does not exist; botocore errors propagate to the caller."""
-        answer = self._ddb().get_item(
-            TableName=self.table, Key={"pk": {"S": item_key(self.secret_id, slot)}}, ConsistentRead=True
+    def read(self, deadline: Deadline, slot: int = 0) -> ItemState | None:
+        """The item, or None when it does not exist."""
+        answer = self._aws.call(
+            "get_item",
+            deadline,
+            TableName=self.table,
+            Key={"pk": {"S": item_key(self.secret_id, slot)}},
+            ConsistentRead=True,
         )
         item = answer.get("Item")
         return ItemState.from_item(item) if item else None
 
-    def pool(self) -> list[ItemState]:
+    def pool(self, deadline: Deadline) -> list[ItemState]:
         """Slots 1, 2... that exist, stopping at the first missing one."""
         slots = []
         for slot in range(1, MAX_POOL_SLOTS + 1):
-            state = self.read(slot)
+            state = self.read(deadline, slot)
             if state is None:
                 break
             slots.append(state)
@@ -203,27 +204,25 @@ class TokenStatus:
         return data
 
 
-def token_status(client: Any, deadline: Deadline) -> TokenStatus:
-    """Get a token the way the functions do (``client.provider``) and say where it came from.
+def token_status(provider: TokenProvider, deadline: Deadline) -> TokenStatus:
+    """Get a token from ``provider`` the way the functions do and say where it came from.
 
-    ``client`` is a :class:`~genesys_auth.GenesysClient`. A fresh memory copy is ``memory``; else the
-    extension if it answered, a mint if this process minted, otherwise the shared table.
+    A fresh memory copy is ``memory``; else the extension if it answered, a mint if this process
+    minted (``provider.stack.minter``), otherwise the shared table.
     """
-    provider = client.provider
     current = provider.current
     if current is not None and provider.policy.state(current) is TokenState.FRESH:
         return TokenStatus(current, "memory")
-    mints_before = client.minter.mints
-    token = provider.token(deadline)
+    stack = provider.stack
+    mints_before = stack.minter.mints if stack else 0
+    with bound(deadline):
+        token = provider.token(deadline)
     source = provider.source
     if getattr(source, "name", "") == "extension" and getattr(source, "failures", 1) == 0:
         return TokenStatus(token, "extension")
-    if client.minter.mints > mints_before:
-        return TokenStatus(token, "mint")
-    if client.settings.token_table:
+    if stack is not None and stack.minter.mints == mints_before and stack.settings.token_table:
         return TokenStatus(token, "table")
-    # Unreachable with the library's sources (memory-only always mints); say so rather than guess.
-    raise UnavailableError("the token came from no known source")  # pragma: no cover
+    return TokenStatus(token, "mint")
 
 
 # -- genesys-auth cache ---------------------------------------------------------------------------
@@ -246,10 +245,11 @@ class CacheView:
         }
 
 
-def cache_view(settings: Settings, *, client: Any = None) -> CacheView:
+def cache_view(settings: Settings, deadline: Deadline) -> CacheView:
     table = _table(settings)
-    reader = ItemReader(table, settings.secret_id, client=client)
-    return CacheView(table=table, key=item_key(settings.secret_id), item=reader.read(), pool=reader.pool())
+    reader = ItemReader(table, settings.secret_id)
+    item = reader.read(deadline)
+    return CacheView(table=table, key=item_key(settings.secret_id), item=item, pool=reader.pool(deadline))
 
 
 @dataclass(frozen=True)
@@ -269,17 +269,18 @@ class Invalidation:
         return {"outcome": self.outcome, "fingerprint": self.fingerprint}
 
 
-def invalidate_current(settings: Settings) -> Invalidation:
+def invalidate_current(settings: Settings, deadline: Deadline) -> Invalidation:
     """Forget the stored token with the compare-and-delete a 401 uses: a newer token is never lost."""
     from .dynamodb import DynamoTokenStore, StoreUnavailable
 
     store = DynamoTokenStore(_table(settings), settings.secret_id)
     try:
-        record = store.load()
-        if record is None or record.token is None:
-            return Invalidation("no_token", None)
-        token = record.token
-        forgot = store.invalidate(token.hash)
+        with bound(deadline):  # the store's calls take the bound deadline
+            record = store.load()
+            if record is None or record.token is None:
+                return Invalidation("no_token", None)
+            token = record.token
+            forgot = store.invalidate(token.hash)
     except StoreUnavailable as exc:
         raise UnavailableError(f"{exc.reason}; check the table name and the role's dynamodb:UpdateItem") from None
     return Invalidation("forgotten" if forgot else "moved_on", token.fingerprint)

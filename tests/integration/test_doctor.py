@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from genesys_auth import cli, doctor
+from genesys_auth import build_provider, cli, doctor
 from genesys_auth.deadline import Deadline
 from genesys_auth.doctor import secret_problem, table_problem
 from tests.conftest import App, LeakWatch
@@ -285,7 +285,8 @@ def extension_server(app: App) -> Iterator[int]:
         from genesys_token.server import TokenServer, TokenService
     finally:
         sys.path.remove(str(ROOT / "extension"))
-    server = TokenServer(0, TokenService(app.client()), "session-token-for-the-guard", max_wait=5.0)
+    service = TokenService(build_provider(app.settings(), use_extension=False))
+    server = TokenServer(0, service, "session-token-for-the-guard", max_wait=5.0)
     server.start()
     yield int(server.server_address[1])
     server.stop()
