@@ -27,7 +27,13 @@ from genesys_auth import build_provider, cli, doctor
 from genesys_auth.deadline import Deadline
 from genesys_auth.doctor import secret_problem, table_problem
 from tests.conftest import App, LeakWatch
-from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table, patched_environ
+from tests.harness.aws import (
+    FAKE_CREDENTIALS,
+    MotoServer,
+    create_credentials_secret,
+    create_token_table,
+    patched_environ,
+)
 from tests.harness.genesys_emulator import GenesysEmulator
 from tests.harness.handler import Context, load_handler
 
@@ -286,7 +292,8 @@ def extension_server(app: App) -> Iterator[int]:
     finally:
         sys.path.remove(str(ROOT / "extension"))
     service = TokenService(build_provider(app.settings(), use_extension=False))
-    server = TokenServer(0, service, "session-token-for-the-guard", max_wait=5.0)
+    # The guard header the library sends is AWS_SESSION_TOKEN, which the app's environment sets.
+    server = TokenServer(0, service, FAKE_CREDENTIALS["AWS_SESSION_TOKEN"], max_wait=5.0)
     server.start()
     yield int(server.server_address[1])
     server.stop()
@@ -297,6 +304,9 @@ def test_extension_running(app: App, extension_server: int, genesys_auth: Callab
     run = genesys_auth(env, "doctor")
     assert run.code == 0, run.out
     assert f"genesys-token ready on 127.0.0.1:{extension_server}" in run.line("✓", "extension")
+    token = json.loads(genesys_auth(env, "token", "--json").out)
+    assert token["source"] == "extension"
+    assert app.emulator.mints() == 2  # the doctor's own mint, and the extension's
 
 
 def test_token_show_is_the_only_output_with_the_token(
