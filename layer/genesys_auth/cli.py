@@ -159,7 +159,7 @@ def _cache(args: argparse.Namespace, stream: TextIO) -> int:
 
     from .aws import OutOfTime
     from .config import Settings
-    from .doctor import aws_error_code, table_problem
+    from .diagnosis import aws_error_code, table_problem
     from .inspection import cache_view, invalidate_current
 
     settings = Settings.from_env()

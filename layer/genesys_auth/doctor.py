@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +32,7 @@ import requests
 from .config import Settings
 from .credentials import CURRENT, Credentials, parse_secret
 from .deadline import Deadline, DeadlineLike, bound
+from .diagnosis import DENIED, LoginProbe, aws_error_code, probe_login, secret_problem, table_problem
 from .errors import AuthenticationError, ConfigurationError, GenesysAuthError, RateLimitedError, SecretError
 from .inspection import ItemReader, ItemState, item_key, span, utc
 from .regions import REGIONS, Endpoints, endpoints_for
@@ -103,139 +104,6 @@ def lambda_report(context: Any = None, *, scan_regions: bool = False) -> dict[st
 
 def default_region_logins() -> dict[str, str]:
     return {key: endpoints_for(key).login_url for key in REGIONS}
-
-
-# -- classification of AWS answers (pure) ----------------------------------------------------------
-
-
-def aws_error_code(exc: BaseException) -> tuple[str, str]:
-    """(code, AWS's message) of a botocore exception; for transport errors the class name."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return str(error.get("Code", "Unknown")), str(error.get("Message", ""))[:300]
-    return type(exc).__name__, ""
-
-
-_DENIED = ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnrecognizedClientException")
-_NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError")
-_UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError")
-
-
-def secret_problem(code: str, message: str, secret_id: str) -> tuple[str, str]:
-    """(detail, fix) for a failed GetSecretValue; IAM errors are named as IAM errors."""
-    aws = f" (AWS: {message})" if message else ""
-    if code in _DENIED:
-        return (
-            f"the role lacks secretsmanager:GetSecretValue on {secret_id} ({code}){aws}",
-            "grant secretsmanager:GetSecretValue on this secret to the function's role (the template's "
-            "AWSSecretsManagerGetSecretValuePolicy does); locally, use AWS credentials that may read it",
-        )
-    if code == "ResourceNotFoundException":
-        return (
-            f"the secret {secret_id} does not exist in this AWS region, or has no AWSCURRENT version ({code})",
-            "check GENESYS_SECRET_ID and AWS_REGION; create the secret and put the credentials JSON in it",
-        )
-    if code in ("DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException"):
-        return (
-            f"the role cannot decrypt {secret_id}: it lacks kms:Decrypt on the secret's KMS key ({code})",
-            "grant kms:Decrypt on the secret's customer-managed key to the role (and allow it in the key policy)",
-        )
-    if code == "InvalidRequestException":
-        return (
-            f"Secrets Manager refused to read {secret_id} ({code}){aws}",
-            "a secret scheduled for deletion cannot be read: restore it (aws secretsmanager restore-secret) "
-            "or point GENESYS_SECRET_ID at a live secret",
-        )
-    if code in _NO_CREDENTIALS:
-        return (
-            f"no AWS credentials to read {secret_id} ({code})",
-            "locally, configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; in Lambda the role provides them",
-        )
-    if code in _UNREACHABLE:
-        return (
-            f"cannot reach Secrets Manager ({code})",
-            "a function in a VPC needs a Secrets Manager VPC endpoint or a NAT gateway; check AWS_ENDPOINT_URL locally",
-        )
-    return (f"reading {secret_id} failed ({code}){aws}", "retry; if it persists, check the AWS Health dashboard")
-
-
-def table_problem(code: str, message: str, table: str, action: str) -> tuple[str, str]:
-    aws = f" (AWS: {message})" if message else ""
-    if code in _DENIED:
-        return (
-            f"the role lacks dynamodb:{action} on table {table} ({code}){aws}",
-            "grant dynamodb:GetItem and dynamodb:UpdateItem on the table (items whose key starts with token#) "
-            "to the role; meanwhile every container mints its own token",
-        )
-    if code == "ResourceNotFoundException":
-        return (
-            f"the table {table} does not exist in this AWS region ({code})",
-            "create it (the template's TokenTable: partition key pk of type S, TTL on ttl) or fix "
-            "GENESYS_TOKEN_TABLE; meanwhile every container mints its own token (the cache never fails a call)",
-        )
-    if code in _NO_CREDENTIALS:
-        return (f"no AWS credentials to read table {table} ({code})", "configure AWS credentials")
-    if code in _UNREACHABLE:
-        return (
-            f"cannot reach DynamoDB ({code})",
-            "a function in a VPC needs a DynamoDB gateway endpoint or a NAT gateway",
-        )
-    return (f"DynamoDB {action} on {table} failed ({code}){aws}", "retry; throttling clears by itself")
-
-
-# -- login host probe ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoginProbe:
-    """One raw answer of a token endpoint: how the doctor tells "unknown client" from "refused"."""
-
-    status: int | None
-    error: str | None = None
-    description: str | None = None
-    failure: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-
-    @property
-    def accepted(self) -> bool:
-        return self.status == 200 and bool(self.access_token)
-
-    @property
-    def knows_client(self) -> bool:
-        """The host recognised the client id (accepted it, or refused the secret or its state)."""
-        if self.accepted:
-            return True
-        return self.error == "invalid_client" and (self.description or "").lower() != "client not found"
-
-
-def probe_login(session: requests.Session, login_url: str, creds: Credentials, deadline: Deadline) -> LoginProbe:
-    """One client-credentials request, no retry: the answer itself is what is diagnosed."""
-    try:
-        response = session.post(
-            login_url.rstrip("/") + "/oauth/token",
-            auth=(creds.client_id, creds.client_secret),
-            data={"grant_type": "client_credentials"},
-            headers={"Accept": "application/json"},
-            timeout=(deadline.timeout(3.05), deadline.timeout(5.0)),
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        return LoginProbe(status=None, failure=type(exc).__name__)
-    with response:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-    if not isinstance(body, dict):
-        body = {}
-    token = body.get("access_token")
-    return LoginProbe(
-        status=response.status_code,
-        error=str(body["error"]) if body.get("error") else None,
-        description=str(body.get("error_description") or body.get("description") or "") or None,
-        access_token=token if isinstance(token, str) and token else None,
-    )
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -484,7 +352,7 @@ class _Doctor:
             description = ddb.call("describe_table", self.deadline, TableName=table)["Table"]
         except (ClientError, BotoCoreError, OutOfTime) as exc:
             code, message = aws_error_code(exc)
-            if code in _DENIED:
+            if code in DENIED:
                 self.table_usable = True  # the item read below tells whether the function can use it
                 return Check(
                     "table",

@@ -25,7 +25,7 @@ import pytest
 
 from genesys_auth import build_provider, cli, doctor
 from genesys_auth.deadline import Deadline
-from genesys_auth.doctor import secret_problem, table_problem
+from genesys_auth.diagnosis import secret_problem, table_problem
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import (
     FAKE_CREDENTIALS,
