@@ -24,7 +24,14 @@ def aws_error_code(exc: BaseException) -> tuple[str, str]:
     response = getattr(exc, "response", None)
     error = response.get("Error") if isinstance(response, dict) else None
     message = str(error.get("Message", "")) if isinstance(error, dict) else ""
-    return error_code(exc), message[:300]
+    if message.startswith("<"):
+        message = ""  # an unparsed XML body: nothing a reader can use
+    code = error_code(exc)
+    if code == "403":
+        # An answer botocore could not parse for a code (a body in the wrong protocol) still says
+        # what HTTP 403 says on every AWS API: the caller is not authorized.
+        code = "AccessDenied"
+    return code, message[:300]
 
 
 DENIED = ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnrecognizedClientException")

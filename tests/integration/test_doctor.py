@@ -430,3 +430,23 @@ def test_pool_slots_are_reported_when_they_exist(
     shown = json.loads(genesys_auth(env, "cache", "show", "--json").out)
     assert [slot["fingerprint"] for slot in shown["pool"]] == fingerprints
     assert shown["pool"][0]["key"] == f"token#{app.secret_id}#1"
+
+
+def test_a_role_without_get_secret_value_is_named_as_an_iam_error(
+    moto: MotoServer, app: App, leaks: LeakWatch, genesys_auth: Callable[..., Run]
+) -> None:
+    from moto.core.authorization import enable_iam_authentication
+
+    iam = moto.client("iam")
+    iam.create_user(UserName="doctor-without-secrets")
+    key = iam.create_access_key(UserName="doctor-without-secrets")["AccessKey"]
+    leaks.extra_sensitive.append(key["SecretAccessKey"])
+    env = app.env(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    with enable_iam_authentication():  # moto now checks IAM policies, as AWS does
+        run = genesys_auth(env, "doctor", drop=("AWS_SESSION_TOKEN",))
+    assert run.code == 1
+    line = run.line("✗", "secret readable")
+    # AWS answers AccessDeniedException (and names the principal in its message); moto answers a bare 403.
+    assert f"the role lacks secretsmanager:GetSecretValue on {app.secret_id} (AccessDenied" in line
+    assert "AWSSecretsManagerGetSecretValuePolicy" in run.fix_after("secret readable")
+    assert key["SecretAccessKey"] not in run.out
