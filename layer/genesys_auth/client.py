@@ -116,14 +116,8 @@ class GenesysClient:
             where = f"{method} {_path_of(url)}"
             try:
                 return self.session.request(method, target, auth=self.auth.with_token(token), **kwargs)
-            except requests.Timeout:
-                raise UnavailableError(f"{where}: Genesys Cloud did not answer in time") from None
-            except requests.ConnectionError as exc:
-                raise UnavailableError(f"{where}: cannot reach Genesys Cloud ({type(exc).__name__})") from None
             except requests.RequestException as exc:
-                raise UnavailableError(
-                    f"{where}: unreadable answer from Genesys Cloud ({type(exc).__name__})"
-                ) from None
+                raise UnavailableError(_transport_failure(where, exc, bound)) from None
 
     def check(self, method: str, path: str, response: requests.Response) -> requests.Response:
         """Turn what the library owns into classified errors: a 401 left after the replay

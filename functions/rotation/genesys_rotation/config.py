@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genesys_auth import ConfigurationError, Settings
-from genesys_auth.config import env_flag, env_number, env_str
+from genesys_auth.config import env_flag, env_number, env_str, env_url
+from genesys_auth.credentials import DEFAULT_SECRET_MAX_AGE
 
-from .guard import DEFAULT_MARGIN, DEFAULT_SECRET_MAX_AGE, DEFAULT_TOKEN_LIFETIME, GuardPolicy
+from .guard import DEFAULT_MARGIN, DEFAULT_TOKEN_LIFETIME, GuardPolicy
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,13 @@ class RotationConfig:
                 "GENESYS_ADMIN_SECRET_ID is not set; give the secret of the admin OAuth client that holds "
                 "oauth:client:edit (it regenerates the standby client's secret)"
             )
-        login, api = env_str(env, "GENESYS_LOGIN_URL"), env_str(env, "GENESYS_API_URL")
         return cls(
             admin_secret_id=admin,
             app_secret_id=env_str(env, "GENESYS_SECRET_ID"),
             table=env_str(env, "GENESYS_TOKEN_TABLE"),
             region=env_str(env, "GENESYS_REGION"),
-            login_url=login.rstrip("/") if login else None,
-            api_url=api.rstrip("/") if api else None,
+            login_url=env_url(env, "GENESYS_LOGIN_URL"),
+            api_url=env_url(env, "GENESYS_API_URL"),
             guard=GuardPolicy(
                 token_lifetime=env_number(env, "GENESYS_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
                 secret_max_age=env_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
