@@ -157,7 +157,6 @@ def _token(args: argparse.Namespace, stream: TextIO) -> int:
 def _cache(args: argparse.Namespace, stream: TextIO) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .aws import OutOfTime
     from .config import Settings
     from .diagnosis import aws_error_code, table_problem
     from .inspection import cache_view, invalidate_current
@@ -170,7 +169,7 @@ def _cache(args: argparse.Namespace, stream: TextIO) -> int:
             _emit(stream, args, {"ok": True, **result.to_dict()}, result.describe())
             return 0
         view = cache_view(settings, deadline)
-    except (ClientError, BotoCoreError, OutOfTime) as exc:
+    except (ClientError, BotoCoreError) as exc:
         detail, fix = table_problem(*aws_error_code(exc), settings.token_table or "?", "GetItem")
         _emit(
             stream,

@@ -42,6 +42,8 @@ _UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutEr
 def secret_problem(code: str, message: str, secret_id: str) -> tuple[str, str]:
     """(detail, fix) for a failed GetSecretValue; IAM errors are named as IAM errors."""
     aws = f" (AWS: {message})" if message else ""
+    if code == "DeadlineReached":
+        return (f"no time left to read {secret_id}", "give the doctor more time (--timeout, or the function's timeout)")
     if code in DENIED:
         return (
             f"the role lacks secretsmanager:GetSecretValue on {secret_id} ({code}){aws}",
@@ -79,6 +81,8 @@ def secret_problem(code: str, message: str, secret_id: str) -> tuple[str, str]:
 
 def table_problem(code: str, message: str, table: str, action: str) -> tuple[str, str]:
     aws = f" (AWS: {message})" if message else ""
+    if code == "DeadlineReached":
+        return (f"no time left for DynamoDB {action} on {table}", "give the doctor more time")
     if code in DENIED:
         return (
             f"the role lacks dynamodb:{action} on table {table} ({code}){aws}",

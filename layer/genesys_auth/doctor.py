@@ -201,13 +201,13 @@ class _Doctor:
             return _blocked("secret", "a valid configuration")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .aws import AwsService, OutOfTime
+        from .aws import AwsService
 
         try:
             answer = AwsService("secretsmanager", policy=settings.retry).call(
                 "get_secret_value", self.deadline, SecretId=settings.secret_id, VersionStage=CURRENT
             )
-        except (ClientError, BotoCoreError, OutOfTime) as exc:
+        except (ClientError, BotoCoreError) as exc:
             detail, fix = secret_problem(*aws_error_code(exc), settings.secret_id)
             return Check("secret", FAIL, detail, fix)
         text = answer.get("SecretString")
@@ -345,12 +345,10 @@ class _Doctor:
             return Check("table", SKIPPED, "no shared table (GENESYS_TOKEN_TABLE is not set): tokens stay in memory")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .aws import OutOfTime
-
         ddb = self._dynamodb()
         try:
             description = ddb.call("describe_table", self.deadline, TableName=table)["Table"]
-        except (ClientError, BotoCoreError, OutOfTime) as exc:
+        except (ClientError, BotoCoreError) as exc:
             code, message = aws_error_code(exc)
             if code in DENIED:
                 self.table_usable = True  # the item read below tells whether the function can use it
@@ -376,7 +374,7 @@ class _Doctor:
         status = description.get("TableStatus", "?")
         try:
             ttl = ddb.call("describe_time_to_live", self.deadline, TableName=table).get("TimeToLiveDescription", {})
-        except (ClientError, BotoCoreError, OutOfTime):
+        except (ClientError, BotoCoreError):
             return Check("table", OK, f"{table} exists ({status}), key pk (S); TTL not checked (no permission)")
         ttl_status, ttl_name = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
         if ttl_status not in ("ENABLED", "ENABLING") or ttl_name != "ttl":
@@ -399,21 +397,20 @@ class _Doctor:
             return _blocked("table_item", "a usable table")
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .aws import OutOfTime
-
         reader = ItemReader(table, settings.secret_id, aws=self._dynamodb())
         try:
             item = reader.read(self.deadline)
-            pool = reader.pool(self.deadline)
-        except (ClientError, BotoCoreError, OutOfTime) as exc:
+            pool = reader.pool(self.deadline, item.slots if item else None)
+        except (ClientError, BotoCoreError) as exc:
             detail, fix = table_problem(*aws_error_code(exc), table, "GetItem")
             return Check("table_item", FAIL, detail, fix)
         now = time.time()
         key = item_key(settings.secret_id)
         detail = f"{key}: {item.describe(now)}" if item else f"{key}: no item yet (the first call creates it)"
         if pool:
+            # Secret names cannot contain "#", so the key's last "#" part is the slot number.
             detail += f"; pool: {len(pool)} more slot(s): " + "; ".join(
-                f"#{n} {slot.describe(now)}" for n, slot in enumerate(pool, start=1)
+                f"#{slot.key.rsplit('#', 1)[-1]} {slot.describe(now)}" for slot in pool
             )
         if item is not None and item.has_valid_token(now):
             self.table_token = self._stored_token(table, settings.secret_id)

@@ -58,6 +58,10 @@ class ItemState:
     lease_until: float | None
     client_id: str | None
     api_url: str | None
+    #: Slot 0 only: how many pool slots were opened (None: no pool bookkeeping, one slot).
+    slots: int | None = None
+    #: Slot 0 only: "per-client" once Genesys was seen counting the rate limit per client.
+    pool_mode: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ItemState:
@@ -81,6 +85,8 @@ class ItemState:
             lease_until=number("lease_until"),
             client_id=text("client_id"),
             api_url=text("api_url"),
+            slots=int(number("slots") or 0) or None,
+            pool_mode=text("pool_mode"),
         )
 
     def token_left(self, now: float) -> float | None:
@@ -115,6 +121,10 @@ class ItemState:
             parts.append(f"lease held by {self.owner} for {span((self.lease_until or now) - now)} more")
         else:
             parts.append(f"lease of {self.owner} lapsed {span(now - (self.lease_until or now))} ago")
+        if self.slots and self.slots > 1:
+            parts.append(f"{self.slots} pool slots opened")
+        if self.pool_mode:
+            parts.append(f"pool mode {self.pool_mode}")
         return ", ".join(parts)
 
     def to_dict(self, now: float) -> dict[str, Any]:
@@ -130,12 +140,14 @@ class ItemState:
             "lease": self.lease(now),
             "owner": self.owner,
             "lease_until": self.lease_until,
+            "slots": self.slots,
+            "pool_mode": self.pool_mode,
         }
 
 
 class ItemReader:
     """Consistent ``GetItem`` reads of the shared items of one secret (slot 0 and the pool), each
-    bounded by the caller's deadline; botocore errors (and ``OutOfTime``) propagate to the caller."""
+    bounded by the caller's deadline; botocore errors (the deadline too, as ``DeadlineReached``) propagate to the caller."""
 
     def __init__(self, table: str, secret_id: str, *, aws: Any = None) -> None:
         from .aws import AwsService
@@ -156,15 +168,19 @@ class ItemReader:
         item = answer.get("Item")
         return ItemState.from_item(item) if item else None
 
-    def pool(self, deadline: Deadline) -> list[ItemState]:
-        """Slots 1, 2... that exist, stopping at the first missing one."""
-        slots = []
-        for slot in range(1, MAX_POOL_SLOTS + 1):
+    def pool(self, deadline: Deadline, opened: int | None = None) -> list[ItemState]:
+        """The pool slots 1, 2... that exist: the ``opened`` ones slot 0 records (``slots``), or,
+        without that count, every slot up to the first missing one."""
+        found = []
+        last = min(opened, MAX_POOL_SLOTS + 1) if opened else MAX_POOL_SLOTS + 1
+        for slot in range(1, last):
             state = self.read(deadline, slot)
             if state is None:
+                if opened:
+                    continue  # an opened slot whose item is gone (cleaned up): the others still count
                 break
-            slots.append(state)
-        return slots
+            found.append(state)
+        return found
 
 
 # -- genesys-auth token -------------------------------------------------------------------------
@@ -249,7 +265,8 @@ def cache_view(settings: Settings, deadline: Deadline) -> CacheView:
     table = _table(settings)
     reader = ItemReader(table, settings.secret_id)
     item = reader.read(deadline)
-    return CacheView(table=table, key=item_key(settings.secret_id), item=item, pool=reader.pool(deadline))
+    pool = reader.pool(deadline, item.slots if item else None)
+    return CacheView(table=table, key=item_key(settings.secret_id), item=item, pool=pool)
 
 
 @dataclass(frozen=True)

@@ -421,10 +421,16 @@ def test_pool_slots_are_reported_when_they_exist(
                 "lifetime": {"N": "3600"},
             },
         )
+    # Slot 0 counts the opened slots; slot 3 was opened but its item is gone (cleaned up).
+    ddb.put_item(
+        TableName=table,
+        Item={"pk": {"S": f"token#{app.secret_id}"}, "version": {"N": "0"}, "slots": {"N": "4"}},
+    )
     env = app.env(GENESYS_TOKEN_TABLE=table)
     run = genesys_auth(env, "doctor")
     assert run.code == 0, run.out
     line = run.line("✓", "table item")
+    assert "version 0, no token, lease free, 4 pool slots opened" in line
     assert "pool: 2 more slot(s): #1 version 1, token fp=" + fingerprints[0] in line
     assert "#2 version 1, token fp=" + fingerprints[1] in line
     shown = json.loads(genesys_auth(env, "cache", "show", "--json").out)
