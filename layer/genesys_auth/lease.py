@@ -213,14 +213,16 @@ class ItemLease:
         )
         if math.isfinite(self.longest):
             free += f" OR {u} > {update.value(number(now + self.longest + CLOCK_SLACK_SECONDS))}"
-        pk = update.name(next(iter(self.key)))
+        key_name = next(iter(self.key))
         if raw_version is not _UNSET:
+            pk = update.name(key_name)
             stored = raw_version if isinstance(raw_version, Mapping) else None
             same = f"attribute_not_exists({v})" if stored is None else f"{v} = {update.value(stored)}"
             condition = f"attribute_exists({pk}) AND ({free}) AND {same}"
         elif version is None:
             condition = free
         else:
+            pk = update.name(key_name)
             condition = f"attribute_not_exists({pk}) OR (({free}) AND {v} = {update.value({'N': str(version)})})"
         try:
             answer = self._update(
