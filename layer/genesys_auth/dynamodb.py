@@ -191,12 +191,14 @@ class DynamoTokenStore:
 
     # -- the pool's bookkeeping, on slot 0's item -------------------------------------------------
 
-    def open_slot(self, known: int, maximum: int) -> int:
-        """Record one more open slot (``known`` -> ``known + 1``, never past ``maximum``); returns
-        the number of open slots now (another container may have opened it first)."""
+    def open_slot(self, known: int, maximum: int) -> tuple[int, bool]:
+        """Record one more open slot (``known`` -> ``known + 1``, never past ``maximum``, never once
+        the pool is known to be per-client); returns (open slots now, per-client counting seen)."""
         if known >= maximum:
-            return known
-        condition = "(attribute_not_exists(slots) AND :known = :one) OR slots = :known"
+            return known, False
+        condition = (
+            "((attribute_not_exists(slots) AND :known = :one) OR slots = :known) AND attribute_not_exists(pool_mode)"
+        )
         try:
             answer = self._call(
                 "update_item",
@@ -213,8 +215,11 @@ class DynamoTokenStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConditionFailed as failed:
-            return min(maximum, _record(failed.item).slots) if failed.item else known
-        return min(maximum, _whole(answer.get("Attributes", {}), "slots") or known + 1)
+            if not failed.item:
+                return known, False
+            record = _record(failed.item)
+            return min(maximum, record.slots), record.pool_mode == PER_CLIENT
+        return min(maximum, _whole(answer.get("Attributes", {}), "slots") or known + 1), False
 
     def mark_per_client(self) -> None:
         """Remember, for every container, that this client's rate limit is counted per client."""

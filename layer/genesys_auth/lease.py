@@ -249,7 +249,7 @@ class ItemLease:
         ours (nothing was written)."""
         update = _Update()
         update.set_all(set_, remove)
-        for attribute, value in (add or {}).items():
+        for attribute, value in _callers(add or {}).items():
             update.adds.append(f"{update.name(attribute)} {update.value(value)}")
         if bump:
             v = update.name(VERSION)
@@ -285,6 +285,14 @@ class ItemLease:
         )
 
 
+def _callers(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The caller's own attributes: the lease's three change only through the lease's methods."""
+    for attribute in attributes:
+        if attribute in (OWNER, UNTIL, VERSION):
+            raise ValueError(f"{attribute!r} belongs to the lease: use acquire, or write with bump, until or release")
+    return attributes
+
+
 class _Update:
     """An UpdateExpression with its placeholders (``#a0`` for names, ``:v0`` for values)."""
 
@@ -311,9 +319,9 @@ class _Update:
         self.clauses.append(f"{self.name(attribute)} = {self.value(value)}")
 
     def set_all(self, values: Mapping[str, Value] | None, remove: Iterable[str]) -> None:
-        for attribute, value in (values or {}).items():
+        for attribute, value in _callers(values or {}).items():
             self.set(attribute, value)
-        self.removes += [self.name(attribute) for attribute in remove]
+        self.removes += [self.name(attribute) for attribute in _callers(dict.fromkeys(remove))]
 
     def expression(self) -> str:
         parts = []

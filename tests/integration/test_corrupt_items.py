@@ -19,15 +19,43 @@ DAYS = 3 * 86400
 def _cases(now: float) -> dict[str, dict[str, dict[str, str]]]:
     good = {"token_hash": {"S": "0" * 64}, "token_type": {"S": "bearer"}, "lifetime": {"N": "86400"}}
     return {
-        "expires_at-as-string": {**good, "access_token": {"S": "a" * 40}, "expires_at": {"S": "soon"}, "version": {"N": "3"}},
-        "access_token-as-number": {**good, "access_token": {"N": "12345"}, "expires_at": {"N": str(now + 3600)}, "version": {"N": "3"}},
-        "token-with-crlf": {**good, "access_token": {"S": "abc\r\nX-Evil: 1"}, "expires_at": {"N": str(now + 3600)}, "version": {"N": "1"}},
-        "expiry-in-a-million-years": {**good, "access_token": {"S": "a" * 40}, "expires_at": {"N": "1e15"}, "version": {"N": "1"}},
+        "expires_at-as-string": {
+            **good,
+            "access_token": {"S": "a" * 40},
+            "expires_at": {"S": "soon"},
+            "version": {"N": "3"},
+        },
+        "access_token-as-number": {
+            **good,
+            "access_token": {"N": "12345"},
+            "expires_at": {"N": str(now + 3600)},
+            "version": {"N": "3"},
+        },
+        "token-with-crlf": {
+            **good,
+            "access_token": {"S": "abc\r\nX-Evil: 1"},
+            "expires_at": {"N": str(now + 3600)},
+            "version": {"N": "1"},
+        },
+        "expiry-in-a-million-years": {
+            **good,
+            "access_token": {"S": "a" * 40},
+            "expires_at": {"N": "1e15"},
+            "version": {"N": "1"},
+        },
         "version-1.5": {"version": {"N": "1.5"}},
         "version-missing": {"lifetime": {"N": "86400"}},
         "version-as-string": {"version": {"S": "seven"}},
-        "lease-held-for-days": {"version": {"N": "4"}, "owner": {"S": "a-dead-holder"}, "lease_until": {"N": str(now + DAYS)}},
-        "lease_until-as-string": {"version": {"N": "4"}, "owner": {"S": "a-dead-holder"}, "lease_until": {"S": "later"}},
+        "lease-held-for-days": {
+            "version": {"N": "4"},
+            "owner": {"S": "a-dead-holder"},
+            "lease_until": {"N": str(now + DAYS)},
+        },
+        "lease_until-as-string": {
+            "version": {"N": "4"},
+            "owner": {"S": "a-dead-holder"},
+            "lease_until": {"S": "later"},
+        },
     }
 
 

@@ -123,3 +123,15 @@ def test_error_code_names_the_aws_code_or_the_exception_class() -> None:
     assert error_code(throttled) == "ThrottlingException"
     assert error_code(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")) == "EndpointConnectionError"
     assert error_code(ValueError("x")) == "ValueError"
+
+
+def test_the_lease_attributes_are_not_the_callers_to_write(moto: MotoServer, table: str) -> None:
+    item = lease_on(moto, table)
+    lease = item.acquire("a", 30)
+    with pytest.raises(ValueError, match="belongs to the lease"):
+        item.write(lease, set_={"owner": {"S": "b"}})
+    with pytest.raises(ValueError, match="belongs to the lease"):
+        item.write(lease, add={"version": {"N": "1"}})
+    with pytest.raises(ValueError, match="belongs to the lease"):
+        item.acquire("b", 30, remove=["lease_until"])
+    assert ItemLease.state(item.read()).owner == "a"

@@ -130,7 +130,7 @@ def _rotator(
     secret: AppSecret, name: str, context: Any, config: RotationConfig, ddb: Any, *, lease: RotationLease | None = None
 ) -> Rotator:
     deadline = Deadline.of(None)  # the invocation's, bound by handler()
-    genesys = Genesys(config.admin_settings(), deadline)
+    genesys = Genesys(config.admin, deadline)
     table = config.table
 
     def lease_record() -> LeaseRecord | None:
