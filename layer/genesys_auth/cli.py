@@ -165,8 +165,9 @@ def _cache(args: argparse.Namespace, stream: TextIO) -> int:
     deadline = Deadline.after(30.0)
     try:
         if args.action == "invalidate":
-            result = invalidate_current(settings, deadline)
-            _emit(stream, args, {"ok": True, **result.to_dict()}, result.describe())
+            results = invalidate_current(settings, deadline)
+            data = {"ok": True, "slots": [result.to_dict() for result in results]}
+            _emit(stream, args, data, "\n".join(result.describe() for result in results))
             return 0
         view = cache_view(settings, deadline)
     except (ClientError, BotoCoreError) as exc:

@@ -192,6 +192,7 @@ class _Doctor:
             parts.append("URL overrides GENESYS_LOGIN_URL/GENESYS_API_URL")
         parts.append(f"GENESYS_REGION {settings.region}" if settings.region else "region from the secret")
         parts.append(f"table {settings.token_table}" if settings.token_table else "no shared table")
+        parts.append(f"pool max {settings.pool_max}")
         parts.append(f"extension {settings.extension} (port {settings.extension_port})")
         return Check("configuration", OK, ", ".join(parts))
 

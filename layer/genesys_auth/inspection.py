@@ -271,36 +271,48 @@ def cache_view(settings: Settings, deadline: Deadline) -> CacheView:
 
 @dataclass(frozen=True)
 class Invalidation:
+    """What ``cache invalidate`` did to one slot's item."""
+
+    slot: int
     #: ``forgotten``, ``no_token`` (nothing stored) or ``moved_on`` (replaced meanwhile: kept).
     outcome: str
     fingerprint: str | None
 
     def describe(self) -> str:
+        where = "the shared table" if self.slot == 0 else f"pool slot {self.slot}"
         if self.outcome == "forgotten":
-            return f"forgot token fp={self.fingerprint} in the shared table; the next caller takes a fresh one"
+            return f"forgot token fp={self.fingerprint} in {where}; the next caller takes a fresh one"
         if self.outcome == "moved_on":
-            return f"token fp={self.fingerprint} was already replaced by another container; the newer one is kept"
-        return "the shared table holds no token; nothing to forget"
+            return f"token fp={self.fingerprint} in {where} was already replaced by another container; the newer one is kept"
+        return f"{where} holds no token; nothing to forget"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "fingerprint": self.fingerprint}
+        return {"slot": self.slot, "outcome": self.outcome, "fingerprint": self.fingerprint}
 
 
-def invalidate_current(settings: Settings, deadline: Deadline) -> Invalidation:
-    """Forget the stored token with the compare-and-delete a 401 uses: a newer token is never lost."""
+def invalidate_current(settings: Settings, deadline: Deadline) -> list[Invalidation]:
+    """Forget the stored tokens (slot 0 and every opened pool slot) with the compare-and-delete a
+    401 uses: a token another container stored meanwhile is never lost."""
     from .dynamodb import DynamoTokenStore, StoreUnavailable
 
     store = DynamoTokenStore(_table(settings), settings.secret_id)
+    results = []
     try:
         with bound(deadline):  # the store's calls take the bound deadline
-            record = store.load()
-            if record is None or record.token is None:
-                return Invalidation("no_token", None)
-            token = record.token
-            forgot = store.invalidate(token.hash)
+            first = store.load()
+            opened = first.slots if first is not None else 1
+            for slot in range(min(opened, MAX_POOL_SLOTS + 1)):
+                slot_store = store if slot == 0 else store.for_slot(slot)
+                record = first if slot == 0 else slot_store.load()
+                if record is None or record.token is None:
+                    if slot == 0:
+                        results.append(Invalidation(0, "no_token", None))
+                    continue
+                forgot = slot_store.invalidate(record.token.hash)
+                results.append(Invalidation(slot, "forgotten" if forgot else "moved_on", record.token.fingerprint))
     except StoreUnavailable as exc:
         raise UnavailableError(f"{exc.reason}; check the table name and the role's dynamodb:UpdateItem") from None
-    return Invalidation("forgotten" if forgot else "moved_on", token.fingerprint)
+    return results
 
 
 def _table(settings: Settings) -> str:

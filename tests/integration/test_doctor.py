@@ -436,6 +436,12 @@ def test_pool_slots_are_reported_when_they_exist(
     shown = json.loads(genesys_auth(env, "cache", "show", "--json").out)
     assert [slot["fingerprint"] for slot in shown["pool"]] == fingerprints
     assert shown["pool"][0]["key"] == f"token#{app.secret_id}#1"
+    forgot = json.loads(genesys_auth(env, "cache", "invalidate", "--json").out)
+    assert forgot["slots"] == [
+        {"slot": 0, "outcome": "no_token", "fingerprint": None},
+        {"slot": 1, "outcome": "forgotten", "fingerprint": fingerprints[0]},
+        {"slot": 2, "outcome": "forgotten", "fingerprint": fingerprints[1]},
+    ]
 
 
 def test_a_role_without_get_secret_value_is_named_as_an_iam_error(
