@@ -20,6 +20,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from genesys_auth import GenesysAuthError, Token, TokenProvider, TokenState
@@ -32,43 +33,75 @@ log = logging.getLogger("genesys_token")
 _RETRYABLE = {"unavailable", "rate_limit"}
 
 
+#: A pool slot served within this many seconds is refreshed ahead after INVOKE; others lapse.
+RECENT_SECONDS = 120.0
+
+
 class TokenService:
-    """The extension's view of its token provider: serve without waiting, refresh ahead."""
+    """The extension's view of its token provider: serve without waiting, refresh ahead.
+
+    Callers may ask for a pool slot (``GET /token?slot=n``) when their token's own rate limit
+    is near; slot 0 is the default. Only slots served recently are refreshed ahead, so a pool
+    that grew for a burst shrinks back to one token when the burst ends."""
 
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
         self.policy = provider.policy
+        self._served: dict[int, float] = {}
 
     def state(self) -> TokenState:
         return self.policy.state(self.provider.current)
 
-    def token(self, deadline: Deadline) -> Token:
-        """The current token while it is outside the mandatory window, else a refreshed one.
+    def token(self, deadline: Deadline, slot: int = 0) -> Token:
+        """The slot's token while it is outside the mandatory window, else a refreshed one.
 
         A request never triggers an advisory refresh: that runs after INVOKE (:meth:`refresh_ahead`),
         so the caller does not wait for it."""
-        return self.provider.token_now() or self.provider.token(deadline)
+        self._served[slot] = time.monotonic()
+        if slot == 0:
+            return self.provider.token_now() or self.provider.token(deadline)
+        held = self.provider.held(slot)
+        if held is not None and self.policy.state(held) in (TokenState.FRESH, TokenState.STALE):
+            return held
+        return self.provider.token_in_slot(slot, deadline)
 
-    def invalidate(self, digest: str, deadline: Deadline) -> Token:
-        """Forget the token with this hash if it is still current, then return a fresh one.
+    def describe(self, token: Token, slot: int) -> dict[str, Any]:
+        """The token answer: the token itself and the pool's shape as this extension knows it."""
+        pool = self.provider.pool
+        return {
+            **token.to_dict(),
+            "slot": slot,
+            "slots": pool.known,
+            "pool_mode": "per-client" if pool.per_client else "per-token",
+            "opened": pool.was_opened(token.hash),
+        }
+
+    def invalidate(self, digest: str, deadline: Deadline, slot: int = 0) -> Token:
+        """Forget the slot's token if it has this hash, then return a fresh one.
 
         Concurrent invalidations of one token refresh once: the second finds a newer token (or the
         refresh in flight) and the provider's single-flight hands it the same result."""
-        current = self.provider.current
-        if current is not None and hmac.compare_digest(current.hash, digest):
-            self.provider.invalidate(current.access_token)
-        return self.provider.token(deadline)
+        held = self.provider.held(slot)
+        if held is not None and hmac.compare_digest(held.hash, digest):
+            self.provider.invalidate(held.access_token)
+        return self.token(deadline, slot)
 
     def refresh_ahead(self, deadline: Deadline) -> None:
-        """After an INVOKE event: refresh now if the token is in its advisory window (or worse)."""
-        if self.state() is TokenState.FRESH:
-            return
-        try:
-            token = self.provider.token(deadline)
-        except GenesysAuthError as exc:
-            log.warning("refresh after INVOKE failed (%s: %s)", exc.kind, exc)
-            return
-        log.debug("after INVOKE: token fp=%s is %s", token.fingerprint, self.state().value)
+        """After an INVOKE event: refresh the slots served recently that are in their advisory
+        window (or worse); slot 0 always."""
+        now = time.monotonic()
+        for slot in sorted({0, *(n for n, at in self._served.items() if now - at < RECENT_SECONDS)}):
+            held = self.provider.current if slot == 0 else self.provider.held(slot)
+            if held is not None and self.policy.state(held) is TokenState.FRESH:
+                continue
+            try:
+                token = self.provider.token(deadline) if slot == 0 else self.provider.token_in_slot(slot, deadline)
+            except GenesysAuthError as exc:
+                log.warning("refresh after INVOKE failed for slot %d (%s: %s)", slot, exc.kind, exc)
+                continue
+            log.debug(
+                "after INVOKE: slot %d token fp=%s is %s", slot, token.fingerprint, self.policy.state(token).value
+            )
 
 
 class TokenServer(http.server.ThreadingHTTPServer):
@@ -76,8 +109,8 @@ class TokenServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
-    #: socketserver's default backlog of 5 drops connections when a burst of callers arrives at once.
-    request_queue_size = 128
+    #: socketserver's default backlog of 5 (and even 128) drops SYNs when 200 callers arrive at once: 1 s retransmits.
+    request_queue_size = 1024
 
     def __init__(self, port: int, service: TokenService, session_token: str, *, max_wait: float) -> None:
         self.service = service
@@ -150,19 +183,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             body = self._body()
             deadline = self._deadline()
+            self._slot()
         except _BadRequest as bad:
             self.close_connection = True
             self._send(bad.status, {"error": "bad_request", "message": bad.message})
             return
         try:
             if path == "/token" and self.command == "GET":
-                self._send_token(service.token(deadline))
+                slot = self._slot()
+                self._send(200, service.describe(service.token(deadline, slot), slot))
             elif path == "/token/invalidate" and self.command == "POST":
                 digest = _digest(body)
                 if digest is None:
                     self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
                     return
-                self._send_token(service.invalidate(digest, deadline))
+                slot = _body_slot(body)
+                self._send(200, service.describe(service.invalidate(digest, deadline, slot), slot))
             else:
                 self._send(404, {"error": "not_found", "message": f"{self.command} {path[:100]} is not an endpoint"})
         except GenesysAuthError as exc:
@@ -198,8 +234,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _BadRequest(413, f"request body over {MAX_BODY_BYTES} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send_token(self, token: Token) -> None:
-        self._send(200, token.to_dict())
+    def _slot(self) -> int:
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        for part in query.split("&"):
+            name, _, value = part.partition("=")
+            if name == "slot":
+                if not value.isdigit() or int(value) >= self.server.service.provider.pool.maximum:
+                    maximum = self.server.service.provider.pool.maximum
+                    raise _BadRequest(400, f"slot must be a whole number below GENESYS_TOKEN_POOL_MAX ({maximum})")
+                return int(value)
+        return 0
 
     def _send(self, status: int, body: dict[str, Any] | None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
@@ -213,6 +257,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def _body_slot(body: bytes) -> int:
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        return 0
+    slot = data.get("slot") if isinstance(data, dict) else None
+    return slot if isinstance(slot, int) and not isinstance(slot, bool) and 0 <= slot < 64 else 0
 
 
 def _digest(body: bytes) -> str | None:

@@ -20,6 +20,8 @@ from .tokens import Token
 log = logging.getLogger(__name__)
 
 _BEARER = "Bearer "
+#: How many times one call may move to another pool slot after a 429 that was its token's own limit.
+MAX_SLOT_HOPS = 4
 
 
 class TokenManager(Protocol):
@@ -98,12 +100,14 @@ class _Replay:
         token: Token | None = None,
         *,
         replay: bool = True,
+        hops: int = 0,
     ) -> None:
         self.auth = auth
         self.body_position = body_position
         self.sent_to = sent_to
         self.token = token
         self.replay = replay
+        self.hops = hops
 
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         sent = response.request
@@ -115,6 +119,19 @@ class _Replay:
         observe = getattr(manager, "observe", None)
         if self.token is not None and observe is not None:
             observe(self.token, response.headers)
+        if (
+            response.status_code == 429
+            and self.token is not None
+            and self.hops < MAX_SLOT_HOPS
+            and _own_limit(response)
+        ):
+            can_move = getattr(manager, "can_move_from", None)
+            if can_move is None or not can_move(self.token):
+                return response
+            other = manager.token()
+            if other.hash == self.token.hash:
+                return response
+            return self._resend(response, other, "429 (this token's own limit)", kwargs, hops=self.hops + 1)
         if not self.replay:
             return response
         if response.status_code == 401:
@@ -124,18 +141,12 @@ class _Replay:
                 manager.invalidate(failed)
             if self.auth._on_replay is not None:
                 self.auth._on_replay()
-            return self._resend(response, manager.token(), "401", kwargs)
-        if response.status_code == 429 and self.token is not None and _own_limit(response):
-            can_move = getattr(manager, "can_move_from", None)
-            if can_move is None or not can_move(self.token):
-                return response
-            other = manager.token()
-            if other.hash == self.token.hash:
-                return response
-            return self._resend(response, other, "429 (this token's own limit)", kwargs)
+            return self._resend(response, manager.token(), "401", kwargs, hops=MAX_SLOT_HOPS)
         return response
 
-    def _resend(self, response: requests.Response, token: Token, why: str, kwargs: dict[str, Any]) -> requests.Response:
+    def _resend(
+        self, response: requests.Response, token: Token, why: str, kwargs: dict[str, Any], *, hops: int
+    ) -> requests.Response:
         sent = response.request
         body = sent.body
         if body is not None and hasattr(body, "seek"):
@@ -145,8 +156,10 @@ class _Replay:
         response.content  # noqa: B018 - drain the body so the connection can be reused
         response.close()
         replay = sent.copy()
-        # The replay only reports its load: its own 401 or 429 is final.
-        replay.hooks = {"response": [_Replay(self.auth, None, self.sent_to, token, replay=False)]}
+        # The replay reports its load; its own 401 is final, its own-limit 429 may move once more.
+        replay.hooks = {
+            "response": [_Replay(self.auth, self.body_position, self.sent_to, token, replay=False, hops=hops)]
+        }
         replay.headers["Authorization"] = _BEARER + token.access_token
         log.info(
             "%s with token fp=%s: replaying %s once with token fp=%s",
@@ -155,10 +168,10 @@ class _Replay:
             replay.method,
             token.fingerprint,
         )
-        # The replay's own 429 is waited out (Retry-After, within the deadline), not passed on again.
+        # On the last hop, the replay's own 429 is waited out (Retry-After, within the deadline).
         from .retry import POOL_CAN_MOVE
 
-        reset = POOL_CAN_MOVE.set(None)
+        reset = POOL_CAN_MOVE.set(None) if hops >= MAX_SLOT_HOPS else POOL_CAN_MOVE.set(POOL_CAN_MOVE.get())
         try:
             second = response.connection.send(replay, **kwargs)
         finally:

@@ -161,6 +161,10 @@ class AwsService:
         """``client.<operation>(**kwargs)`` within the deadline. Raises the last botocore error,
         or :func:`deadline_reached` (a botocore error too) when the deadline leaves no room for a try."""
         tries = 0
+        if not self._clients and self._fixed is None:
+            # The first call imports boto3 and builds a client: pay for that before sizing the try,
+            # so the budget is cut from the time really left.
+            self.client(BUDGETS[-1] if self.budget(deadline) is None else self.budget(deadline) or BUDGETS[-1])
         while True:
             budget = self.budget(deadline)
             if budget is None:

@@ -191,11 +191,12 @@ class DynamoTokenStore:
 
     # -- the pool's bookkeeping, on slot 0's item -------------------------------------------------
 
-    def open_slot(self, known: int, maximum: int) -> tuple[int, bool]:
+    def open_slot(self, known: int, maximum: int) -> tuple[int, bool, bool]:
         """Record one more open slot (``known`` -> ``known + 1``, never past ``maximum``, never once
-        the pool is known to be per-client); returns (open slots now, per-client counting seen)."""
+        the pool is known to be per-client); returns (open slots now, per-client counting seen,
+        whether this call opened it)."""
         if known >= maximum:
-            return known, False
+            return known, False, False
         condition = (
             "((attribute_not_exists(slots) AND :known = :one) OR slots = :known) AND attribute_not_exists(pool_mode)"
         )
@@ -216,10 +217,10 @@ class DynamoTokenStore:
             )
         except ConditionFailed as failed:
             if not failed.item:
-                return known, False
+                return known, False, False
             record = _record(failed.item)
-            return min(maximum, record.slots), record.pool_mode == PER_CLIENT
-        return min(maximum, _whole(answer.get("Attributes", {}), "slots") or known + 1), False
+            return min(maximum, record.slots), record.pool_mode == PER_CLIENT, False
+        return min(maximum, _whole(answer.get("Attributes", {}), "slots") or known + 1), False, True
 
     def mark_per_client(self) -> None:
         """Remember, for every container, that this client's rate limit is counted per client."""

@@ -9,8 +9,9 @@ This module is the process's view of the pool, pure logic with no I/O:
 
 * every answer's headers are :meth:`PoolState.observe`\\ d: a slot whose count reaches
   :data:`HIGH_WATER` of its limit is *hot* until the count's reset;
-* :meth:`PoolState.choose` picks the lowest slot that is not hot, so quiet apps use slot 0 only
-  and go back to it as soon as it cools down (unused slots lapse and are not refreshed ahead);
+* :meth:`PoolState.choose` picks slot 0 whenever it is not hot, so quiet apps use slot 0 only and
+  go back to it as soon as it cools down (unused slots lapse and are not refreshed ahead); while
+  slot 0 is hot, calls spread at random over the other open slots that are not;
 * when every known slot is hot, the next slot is opened, up to ``GENESYS_TOKEN_POOL_MAX``;
 * when all slots are hot at the maximum, the least hot one is used and the caller waits out
   Retry-After within its deadline, as with one token;
@@ -21,6 +22,7 @@ This module is the process's view of the pool, pure logic with no I/O:
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -141,9 +143,13 @@ class PoolState:
         with self._lock:
             if self.per_client or self.maximum == 1:
                 return 0
-            for slot in range(self.known):
-                if self._hot_until.get(slot, 0.0) <= now:
-                    return slot
+            if self._hot_until.get(0, 0.0) <= now:
+                return 0  # quiet apps, and every app once a burst is over, use slot 0 alone
+            cool = [slot for slot in range(1, self.known) if self._hot_until.get(slot, 0.0) <= now]
+            if cool:
+                # Spread a burst over the open slots, so they fill together and a new slot opens
+                # only when they are all near their limit.
+                return random.choice(cool)  # noqa: S311 - load spreading, not cryptography
             if self.known < self.maximum:
                 return self.known
             return min(range(self.known), key=lambda slot: self._hot_until.get(slot, 0.0))

@@ -84,7 +84,15 @@ class SharedSource:
                 slot = self._open(slot)
             return self._fetch_shared(self.store.for_slot(slot), current, deadline)
         except StoreUnavailable as exc:
-            self._degrade(exc)
+            if exc.reason.endswith("DeadlineReached"):
+                # Not the table's fault: this call has no time left for it. Keep a still valid
+                # token (no mint past the pool's size), mint only when there is none, and do not
+                # give up on the table for the container's next calls.
+                if current is not None and current.remaining() > 0:
+                    return current
+                log.info("no time left for the shared table in this call; minting directly")
+            else:
+                self._degrade(exc)
             return self._mint_direct(slot, deadline)
 
     def invalidate(self, token_hash: str, *, slot: int = 0) -> None:
@@ -102,11 +110,11 @@ class SharedSource:
         """Open pool slots up to ``slot`` on slot 0's item; returns the slot to use (the highest
         open one if the pool's maximum, another container's count or per-client counting says so)."""
         before = self.pool.known
-        opened, per_client = self.store.open_slot(before, self.pool.maximum)
+        opened, per_client, by_us = self.store.open_slot(before, self.pool.maximum)
         self.pool.learn(slots=opened, per_client=per_client)
         if per_client:
             return 0
-        if opened > before:
+        if by_us:
             self.metrics.count("PoolSlotOpened")
         return min(slot, opened - 1)
 

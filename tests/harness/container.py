@@ -18,6 +18,7 @@ Every answer carries this container's counters: mints, secret reads, DynamoDB re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -117,6 +118,9 @@ def main() -> int:
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     client = GenesysClient.from_env()
+    if os.environ.get("GENESYS_TEST_WARM_BOTO3") == "1":
+        # Tests of the pool measure load spreading, not 10 processes importing boto3 at once.
+        import boto3  # noqa: F401
     print(json.dumps({"event": "ready"}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
