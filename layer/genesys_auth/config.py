@@ -31,6 +31,7 @@ class Settings:
     * ``max_wait``: cap on waits when no Lambda deadline is bound (``GENESYS_MAX_WAIT_SECONDS``, 30).
     * ``metrics``: emit CloudWatch EMF metrics (``GENESYS_METRICS``, off).
     * ``retry``: the one :class:`RetryPolicy` every retry loop reads (attempts, backoff, floor).
+    * ``token_kms_key``: KMS key the shared table's tokens are encrypted with (``GENESYS_TOKEN_KMS_KEY``).
     * ``pool_max``: most tokens the pool may hold at once (``GENESYS_TOKEN_POOL_MAX``, 8; 1 = one token).
     """
 
@@ -47,6 +48,7 @@ class Settings:
     extension_port: int = 2780
     retry: RetryPolicy = DEFAULT_POLICY
     pool_max: int = DEFAULT_POOL_MAX
+    token_kms_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_id or not self.secret_id.strip():
@@ -79,6 +81,7 @@ class Settings:
             metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
             extension=(env_str(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
             extension_port=env_port(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780),
+            token_kms_key=env_str(env, "GENESYS_TOKEN_KMS_KEY"),
             pool_max=env_whole(env, "GENESYS_TOKEN_POOL_MAX", DEFAULT_POOL_MAX, maximum=POOL_MAX_LIMIT),
         )
 

@@ -11,6 +11,8 @@ slot n of the token pool)::
     token_type    S  "bearer"
     expires_at    N  epoch seconds (checked in code: TTL deletes up to days late)
     lifetime      N  seconds the token was issued for (scales the refresh windows)
+    sealed_token  B  instead of access_token when GENESYS_TOKEN_KMS_KEY is set: KMS ciphertext bound
+                     to (pk, version) (:mod:`genesys_auth.sealing`)
     mint_seconds  N  how long the mint took, so waiters first look when it should be done
     api_url       S  region API base URL, so a shared hit needs no secret read
     client_id     S  which OAuth client minted it (for operators; not secret)
@@ -41,6 +43,7 @@ from .aws import AwsService, BoundClient
 from .credentials import secret_name
 from .lease import ABSENT, ConditionFailed, ItemLease, LeaseBusy, call, number
 from .lease import Lease as Lease  # noqa: PLC0414 - re-exported: the shared tier takes it from here
+from .sealing import Sealer, SealError
 from .tokens import Token, TokenFormatError
 
 log = logging.getLogger(__name__)
@@ -94,10 +97,20 @@ class LeaseTaken(Exception):
 class DynamoTokenStore:
     """Reads and conditionally writes the shared token item of one pool slot of a credentials secret."""
 
-    def __init__(self, table: str, secret_id: str, *, client: Any = None, slot: int = 0, _aws: Any = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        secret_id: str,
+        *,
+        client: Any = None,
+        slot: int = 0,
+        sealer: Sealer | None = None,
+        _aws: Any = None,
+    ) -> None:
         self.table = table
         self.secret_id = secret_id
         self.slot = slot
+        self.sealer = sealer
         name = secret_name(secret_id)
         self.key = {"pk": {"S": f"token#{name}" if slot == 0 else f"token#{name}#{slot}"}}
         # One try per call: a table that fails degrades the source to direct minting anyway.
@@ -126,7 +139,7 @@ class DynamoTokenStore:
         """The store of another pool slot of the same secret (same client, same counter)."""
         store = self._siblings.get(slot)
         if store is None:
-            store = DynamoTokenStore(self.table, self.secret_id, slot=slot, _aws=self._aws)
+            store = DynamoTokenStore(self.table, self.secret_id, slot=slot, sealer=self.sealer, _aws=self._aws)
             store._counter = self._counter
             store._siblings = self._siblings
             self._siblings[slot] = store
@@ -135,7 +148,30 @@ class DynamoTokenStore:
     def load(self) -> Record | None:
         answer = self._call("get_item", TableName=self.table, Key=self.key, ConsistentRead=True)
         item = answer.get("Item")
-        return _record(item) if isinstance(item, dict) and item else None
+        if not isinstance(item, dict) or not item:
+            return None
+        return _record(item, self._unseal(item))
+
+    def _unseal(self, item: dict[str, Any]) -> str | None:
+        """The token of a sealed item (one KMS Decrypt per cold container and token), or None."""
+        sealed = item.get("sealed_token")
+        blob = sealed.get("B") if isinstance(sealed, dict) else None
+        if not isinstance(blob, bytes):
+            return None
+        if self.sealer is None:
+            log.warning("shared token item is encrypted but GENESYS_TOKEN_KMS_KEY is not set: ignored")
+            return None
+        version = _whole(item, "version")
+        if version is None:
+            return None
+        try:
+            return self.sealer.open(blob, self.key["pk"]["S"], version)
+        except SealError as exc:
+            if "InvalidCiphertext" in exc.reason:
+                # Not this item's token (copied or replayed from elsewhere): treat as absent.
+                log.warning("shared token item does not decrypt under its own context: ignored")
+                return None
+            raise StoreUnavailable(f"{exc.reason} for table {self.table}") from None
 
     def acquire(self, owner: str, seen: Record | None, lease_seconds: float) -> Lease:
         """One conditional write: take the lease if it is free or lapsed and the item is still
@@ -152,8 +188,7 @@ class DynamoTokenStore:
     ) -> int | None:
         """Write the new token if we still hold the lease (fenced); returns the new version, or
         None when the lease was lost (a newer writer must not be overwritten)."""
-        fields: dict[str, dict[str, str]] = {
-            "access_token": {"S": token.access_token},
+        fields: dict[str, dict[str, Any]] = {
             "token_hash": {"S": token.hash},
             "token_type": {"S": token.token_type},
             "expires_at": number(token.expires_at),
@@ -166,7 +201,19 @@ class DynamoTokenStore:
             fields["client_id"] = {"S": client_id}
         if mint_seconds is not None:
             fields["mint_seconds"] = number(min(mint_seconds, LONGEST_LEASE_SECONDS))
-        written = self._lease.write(lease, set_=fields, bump=True, release=True)
+        if self.sealer is not None:
+            try:
+                # The write below bumps the version by one: the ciphertext is bound to that version.
+                fields["sealed_token"] = {
+                    "B": self.sealer.seal(token.access_token, self.key["pk"]["S"], lease.version + 1)
+                }
+            except SealError as exc:
+                raise StoreUnavailable(f"{exc.reason} for table {self.table}") from None
+            drop = ["access_token"]
+        else:
+            fields["access_token"] = {"S": token.access_token}
+            drop = ["sealed_token"]
+        written = self._lease.write(lease, set_=fields, remove=drop, bump=True, release=True)
         return None if written is None else int(written["version"]["N"])
 
     def release(self, lease: Lease) -> None:
@@ -180,7 +227,7 @@ class DynamoTokenStore:
                 "update_item",
                 TableName=self.table,
                 Key=self.key,
-                UpdateExpression=("REMOVE access_token, token_hash, expires_at SET #version = #version + :one"),
+                UpdateExpression="REMOVE access_token, sealed_token, token_hash, expires_at SET #version = #version + :one",
                 ConditionExpression="token_hash = :hash AND attribute_type(#version, :n)",
                 ExpressionAttributeNames={"#version": "version"},
                 ExpressionAttributeValues={":hash": {"S": token_hash}, ":one": {"N": "1"}, ":n": {"S": "N"}},
@@ -265,16 +312,19 @@ def _whole(item: dict[str, Any], name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _record(item: dict[str, Any]) -> Record:
-    """The item as read. A malformed token part (wrong types, bad token, absurd expiry) is treated
-    as no token, never as an error: the cache can be corrupted, the call must still succeed."""
+def _record(item: dict[str, Any], unsealed: str | None = None) -> Record:
+    """The item as read (``unsealed``: its token, decrypted). A malformed token part (wrong types,
+    bad token, absurd expiry) is treated as no token, never as an error: the cache can be
+    corrupted, the call must still succeed."""
     version = _whole(item, "version")
     raw = item.get("version")
     token = None
-    if "access_token" in item:
+    if "access_token" in item or unsealed is not None:
         fields = {
             name: _plain(item, name) for name in ("access_token", "token_type", "expires_at", "lifetime", "api_url")
         }
+        if unsealed is not None:
+            fields["access_token"] = unsealed
         fields["version"] = version or 0
         if fields["token_type"] is None:
             fields["token_type"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret

@@ -100,9 +100,11 @@ def _default_source(
     source: TokenSource = MintSource(minter, pool)
     if settings.token_table:
         from .dynamodb import DynamoTokenStore
+        from .sealing import Sealer
         from .shared import SharedSource
 
-        store = DynamoTokenStore(settings.token_table, settings.secret_id)
+        sealer = Sealer(settings.token_kms_key) if settings.token_kms_key else None
+        store = DynamoTokenStore(settings.token_table, settings.secret_id, sealer=sealer)
         source = SharedSource(store, minter, policy=policy, metrics=metrics, pool=pool)
     if use_extension:
         from .extension_client import ExtensionSource, extension_wanted

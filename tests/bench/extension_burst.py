@@ -43,10 +43,12 @@ def serve() -> int:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "extension"))
-    from genesys_token.server import TokenServer, TokenService
+    from genesys_token.server import TokenServer
+    from genesys_token.service import TokenService
 
     service = TokenService(build_provider(Settings.from_env(), use_extension=False))
-    server = TokenServer(0, service, os.environ["AWS_SESSION_TOKEN"], max_wait=5)
+    server = TokenServer(0, os.environ["AWS_SESSION_TOKEN"], max_wait=5)
+    server.attach(service)
     server.start()
     service.token(__import__("genesys_auth").Deadline.after(10))
     print(server.server_address[1], flush=True)

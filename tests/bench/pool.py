@@ -66,7 +66,7 @@ def offer_mode(moto: MotoServer, emulator: GenesysEmulator, mode: str, load: flo
         login_url=emulator.url,
         api_url=emulator.url,
         token_table=create_token_table(moto) if mode != "naive" else None,
-        pool_max=1 if mode == "shared-1" else 8,
+        pool_max=8 if mode == "pool" else 1,  # naive: a token per container, as naive code does
     )
     clients = [GenesysClient(settings) for _ in range(CONTAINERS)]
     ok, failed, latencies = _offer(clients, load * LIMIT / WINDOW)

@@ -158,12 +158,14 @@ def test_burst_through_the_extension_fails_no_call(limited: Callable[..., App]) 
     import os
 
     from genesys_auth import build_provider
-    from genesys_token.server import TokenServer, TokenService
+    from genesys_token.server import TokenServer
+    from genesys_token.service import TokenService
 
     app = limited(api_rate_limit=300, api_rate_window=60.0)
     table = create_token_table(app.moto)
     service = TokenService(build_provider(app.settings(token_table=table), use_extension=False))
-    server = TokenServer(0, service, os.environ["AWS_SESSION_TOKEN"], max_wait=5.0)
+    server = TokenServer(0, os.environ["AWS_SESSION_TOKEN"], max_wait=5.0)
+    server.attach(service)
     server.start()
     try:
         client = GenesysClient(app.settings(extension="on", extension_port=server.server_address[1]))
