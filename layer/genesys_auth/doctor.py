@@ -193,6 +193,8 @@ class _Doctor:
         parts.append(f"GENESYS_REGION {settings.region}" if settings.region else "region from the secret")
         parts.append(f"table {settings.token_table}" if settings.token_table else "no shared table")
         parts.append(f"pool max {settings.pool_max}")
+        if settings.token_kms_key:
+            parts.append(f"tokens at rest sealed with {settings.token_kms_key}")
         parts.append(f"extension {settings.extension} (port {settings.extension_port})")
         return Check("configuration", OK, ", ".join(parts))
 
@@ -414,7 +416,26 @@ class _Doctor:
                 f"#{slot.key.rsplit('#', 1)[-1]} {slot.describe(now)}" for slot in pool
             )
         if item is not None and item.has_valid_token(now):
-            self.table_token = self._stored_token(table, settings.secret_id)
+            if item.sealed and not settings.token_kms_key:
+                return Check(
+                    "table_item",
+                    FAIL,
+                    f"{detail}. The token is sealed with KMS, but GENESYS_TOKEN_KMS_KEY is not set here: "
+                    "this function cannot read it and mints its own",
+                    "set GENESYS_TOKEN_KMS_KEY to the key the other functions of this table use",
+                )
+            from .dynamodb import StoreUnavailable
+
+            try:
+                self.table_token = self._stored_token(table, settings)
+            except StoreUnavailable as exc:
+                return Check(
+                    "table_item",
+                    FAIL,
+                    f"{detail}. The sealed token cannot be decrypted ({exc.reason})",
+                    f"grant kms:Decrypt and kms:Encrypt on {settings.token_kms_key} to the role (and allow it in "
+                    "the key policy), or point GENESYS_TOKEN_KMS_KEY at the key the table's tokens are sealed with",
+                )
         dead = [state for state in ([item] if item else []) + pool if _dead_holder(state, now)]
         if dead:
             owners = ", ".join(str(state.owner) for state in dead)
@@ -428,15 +449,18 @@ class _Doctor:
             )
         return Check("table_item", OK, detail)
 
-    def _stored_token(self, table: str, secret_id: str) -> Token | None:
-        """The stored token through the library's own reader (it knows how tokens are kept at rest)."""
-        from .dynamodb import DynamoTokenStore, StoreUnavailable
+    def _stored_token(self, table: str, settings: Settings) -> Token | None:
+        """The stored token through the library's own reader (it knows how tokens are kept at rest:
+        a KMS-sealed one is decrypted with GENESYS_TOKEN_KMS_KEY). Raises StoreUnavailable."""
+        from .dynamodb import DynamoTokenStore
 
-        try:
-            with bound(self.deadline):  # the store's calls take the bound deadline
-                record = DynamoTokenStore(table, secret_id).load()
-        except StoreUnavailable:
-            return None
+        sealer = None
+        if settings.token_kms_key:
+            from .sealing import Sealer
+
+            sealer = Sealer(settings.token_kms_key)
+        with bound(self.deadline):  # the store's calls take the bound deadline
+            record = DynamoTokenStore(table, settings.secret_id, sealer=sealer).load()
         token = record.token if record else None
         if token is None or token.remaining() <= 0:
             return None

@@ -58,6 +58,10 @@ class ItemState:
     lease_until: float | None
     client_id: str | None
     api_url: str | None
+    #: SHA-256 of the stored token (what compare-and-delete compares); never shown, only its prefix.
+    token_hash: str | None = None
+    #: The token is stored as KMS ciphertext (``sealed_token``, ``GENESYS_TOKEN_KMS_KEY``).
+    sealed: bool = False
     #: Slot 0 only: how many pool slots were opened (None: no pool bookkeeping, one slot).
     slots: int | None = None
     #: Slot 0 only: "per-client" once Genesys was seen counting the rate limit per client.
@@ -74,7 +78,8 @@ class ItemState:
             return float(value) if value is not None else None
 
         digest = text("token_hash")
-        has_token = "access_token" in item and digest is not None
+        sealed = "sealed_token" in item
+        has_token = ("access_token" in item or sealed) and digest is not None
         return cls(
             key=text("pk") or "",
             version=int(number("version") or 0),
@@ -85,6 +90,8 @@ class ItemState:
             lease_until=number("lease_until"),
             client_id=text("client_id"),
             api_url=text("api_url"),
+            token_hash=digest if has_token else None,
+            sealed=sealed and has_token,
             slots=int(number("slots") or 0) or None,
             pool_mode=text("pool_mode"),
         )
@@ -109,7 +116,8 @@ class ItemState:
             parts.append("no token")
         elif left > 0:
             life = f" of {span(self.lifetime)}" if self.lifetime else ""
-            parts.append(f"token fp={self.fingerprint} expires {utc(now + left)} (in {span(left)}{life})")
+            sealed = " (KMS-sealed)" if self.sealed else ""
+            parts.append(f"token fp={self.fingerprint}{sealed} expires {utc(now + left)} (in {span(left)}{life})")
         else:
             parts.append(f"token fp={self.fingerprint} expired {span(left)} ago")
         if self.client_id:
@@ -132,6 +140,7 @@ class ItemState:
             "key": self.key,
             "version": self.version,
             "fingerprint": self.fingerprint,
+            "sealed": self.sealed,
             "expires_at": self.expires_at,
             "expires_in": None if self.expires_at is None else round(self.expires_at - now, 1),
             "lifetime": self.lifetime,
@@ -292,24 +301,28 @@ class Invalidation:
 
 def invalidate_current(settings: Settings, deadline: Deadline) -> list[Invalidation]:
     """Forget the stored tokens (slot 0 and every opened pool slot) with the compare-and-delete a
-    401 uses: a token another container stored meanwhile is never lost."""
+    401 uses: a token another container stored meanwhile is never lost.
+
+    The stored ``token_hash`` is what is compared, so a KMS-sealed token is forgotten without a
+    Decrypt (and without this process being able to read it)."""
     from .dynamodb import DynamoTokenStore, StoreUnavailable
 
-    store = DynamoTokenStore(_table(settings), settings.secret_id)
+    table = _table(settings)
+    reader = ItemReader(table, settings.secret_id)
+    store = DynamoTokenStore(table, settings.secret_id)
     results = []
+    first = reader.read(deadline)
+    opened = (first.slots or 1) if first is not None else 1
     try:
         with bound(deadline):  # the store's calls take the bound deadline
-            first = store.load()
-            opened = first.slots if first is not None else 1
             for slot in range(min(opened, MAX_POOL_SLOTS + 1)):
-                slot_store = store if slot == 0 else store.for_slot(slot)
-                record = first if slot == 0 else slot_store.load()
-                if record is None or record.token is None:
+                state = first if slot == 0 else reader.read(deadline, slot)
+                if state is None or state.token_hash is None:
                     if slot == 0:
                         results.append(Invalidation(0, "no_token", None))
                     continue
-                forgot = slot_store.invalidate(record.token.hash)
-                results.append(Invalidation(slot, "forgotten" if forgot else "moved_on", record.token.fingerprint))
+                forgot = (store if slot == 0 else store.for_slot(slot)).invalidate(state.token_hash)
+                results.append(Invalidation(slot, "forgotten" if forgot else "moved_on", state.fingerprint))
     except StoreUnavailable as exc:
         raise UnavailableError(f"{exc.reason}; check the table name and the role's dynamodb:UpdateItem") from None
     return results

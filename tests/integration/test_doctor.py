@@ -286,14 +286,12 @@ def test_extension_down(app: App, genesys_auth: Callable[..., Run]) -> None:
 @pytest.fixture
 def extension_server(app: App) -> Iterator[int]:
     """The real genesys-token HTTP server, in this process, serving the app's client."""
-    sys.path.insert(0, str(ROOT / "extension"))
-    try:
-        from genesys_token.server import TokenServer, TokenService
-    finally:
-        sys.path.remove(str(ROOT / "extension"))
-    service = TokenService(build_provider(app.settings(), use_extension=False))
+    from genesys_token.server import TokenServer
+    from genesys_token.service import TokenService
+
     # The guard header the library sends is AWS_SESSION_TOKEN, which the app's environment sets.
-    server = TokenServer(0, service, FAKE_CREDENTIALS["AWS_SESSION_TOKEN"], max_wait=5.0)
+    server = TokenServer(0, FAKE_CREDENTIALS["AWS_SESSION_TOKEN"], max_wait=5.0)
+    server.attach(TokenService(build_provider(app.settings(), use_extension=False)))
     server.start()
     yield int(server.server_address[1])
     server.stop()
@@ -462,3 +460,20 @@ def test_a_role_without_get_secret_value_is_named_as_an_iam_error(
     assert f"the role lacks secretsmanager:GetSecretValue on {app.secret_id} (AccessDenied" in line
     assert "AWSSecretsManagerGetSecretValuePolicy" in run.fix_after("secret readable")
     assert key["SecretAccessKey"] not in run.out
+
+
+def test_a_kms_sealed_token_needs_the_key(app: App, table: str, genesys_auth: Callable[..., Run]) -> None:
+    key = app.moto.client("kms").create_key(Description="doctor tokens")["KeyMetadata"]["Arn"]
+    sealed_env = app.env(GENESYS_TOKEN_TABLE=table, GENESYS_TOKEN_KMS_KEY=key)
+    assert genesys_auth(sealed_env, "token").code == 0  # mints and publishes the sealed token
+    run = genesys_auth(sealed_env, "doctor")
+    assert run.code == 0, run.out
+    assert "(KMS-sealed)" in run.line("✓", "table item")
+    assert run.line("✓", "token").startswith("✓ token: found in the table")
+    without = genesys_auth(app.env(GENESYS_TOKEN_TABLE=table), "doctor")
+    assert without.code == 1
+    assert "sealed with KMS, but GENESYS_TOKEN_KMS_KEY is not set here" in without.line("✗", "table item")
+    assert "GENESYS_TOKEN_KMS_KEY" in without.fix_after("table item")
+    # Forgetting compares the stored hash: no key (and no Decrypt) needed.
+    forgot = json.loads(genesys_auth(app.env(GENESYS_TOKEN_TABLE=table), "cache", "invalidate", "--json").out)
+    assert forgot["slots"][0]["outcome"] == "forgotten"
