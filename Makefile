@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PY := $(BIN)/python
 PYTEST_ARGS ?=
 
-.PHONY: all install test lint typecheck validate checkov unit integration e2e demo bench build build-sam sam-validate invoke clean
+.PHONY: all install test lint typecheck validate checkov unit integration e2e demo doctor bench build build-sam sam-validate invoke clean
 
 all: test
 
@@ -60,6 +60,10 @@ e2e: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tests.demo
+
+# `genesys-auth doctor` against the local emulators (a new secret and table): make doctor ARGS=--json
+doctor: $(STAMP)
+	$(PY) -m tests.doctor_local $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench

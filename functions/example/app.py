@@ -2,6 +2,9 @@
 
 The client is built once per container (module scope, no network I/O) and shared by every
 invocation; each invocation bounds its waits by the Lambda deadline.
+
+The event ``{"doctor": true}`` answers with ``genesys-auth doctor``'s JSON report instead, run with
+this function's role and configuration (``events/doctor.json``); it never contains a secret or token.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ client = GenesysClient.from_env()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("doctor") is True:
+        from genesys_auth.doctor import lambda_report
+
+        return lambda_report(context, scan_regions=event.get("scan_regions") is True)
     path = event.get("path", "/api/v2/organizations/me") if isinstance(event, dict) else "/api/v2/organizations/me"
     try:
         with client.deadline(context):
