@@ -83,7 +83,7 @@ def test_sustained_four_times_the_limit(limited: Callable[..., App], fleet: Call
     containers = fleet(app.env(GENESYS_TEST_WARM_BOTO3="1", GENESYS_TOKEN_TABLE=table), 8)
     # 80 per 5 s in all = 16/s = 2/s per container, for 15 s.
     results = broadcast(containers, op="paced", path=ME, rate=2.0, seconds=15, deadline_s=5)
-    assert _total(results, "failed_calls") == 0, [r["errors"] for r in results]
+    assert _total(results, "failed_calls") == 0, [(r["errors"], r["last_error"], r["metrics"]) for r in results]
     counts = app.emulator.token_request_counts()
     # 4x the limit needs 4 tokens at 100 %, 4.4 at the 90 % high-water mark; the first window's
     # ramp (every container finding the same slots hot at once) opens one more. The goal
