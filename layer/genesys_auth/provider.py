@@ -143,9 +143,12 @@ class TokenProvider:
                 note()
         if move:
             self.metrics.count("TokenRateLimited" if load.exhausted else "PoolSlotHot")
+        if move or load.exhausted:
+            # The next call chooses a slot again: also when the slot was already known to be hot
+            # (an own-limit 429 must never be answered with the very token it just refused).
             with self._state_lock:
                 if self._token is token:
-                    self._fresh_until = 0.0  # the next call chooses a slot again
+                    self._fresh_until = 0.0
         return move
 
     def can_move_from(self, token: Token | None = None) -> bool:
