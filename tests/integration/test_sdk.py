@@ -3,14 +3,18 @@ server and the Genesys emulator."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import PureCloudPlatformClientV2
 import pytest
 from PureCloudPlatformClientV2 import ApiClient, Configuration, OAuthApi, RoutingApi, TokensApi
 from PureCloudPlatformClientV2.rest import ApiException
@@ -30,6 +34,7 @@ from tests.harness.aws import MotoServer, create_credentials_secret, create_toke
 from tests.harness.genesys_emulator import GenesysEmulator
 
 QUEUE_COUNT = 57  # what the emulator serves
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def api_requests(app: App) -> int:
@@ -365,6 +370,67 @@ def test_hooks_run_as_in_the_sdks_client(app: App) -> None:
     api.get_http_client().set_post_request_hook(post)
     RoutingApi(api).get_routing_queues()
     assert seen == [("GET", 0), ("answer", 200)]
+
+
+@pytest.fixture(scope="module")
+def lazy_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The installed SDK with the SDK layer's lazy __init__ files (the rest symlinked)."""
+    sys.path.insert(0, str(ROOT / "extension"))
+    try:
+        import build_layers
+    finally:
+        sys.path.remove(str(ROOT / "extension"))
+    real = Path(PureCloudPlatformClientV2.__file__).resolve().parent.parent
+    site = tmp_path_factory.mktemp("lazy-sdk")
+    packages = set(build_layers.LAZY_PACKAGES)
+    for package in sorted(packages):
+        (site / package).mkdir(parents=True)
+        for entry in (real / package).iterdir():
+            relative = f"{package}/{entry.name}"
+            if entry.name in ("__init__.py", "__pycache__") or relative in packages:
+                continue
+            (site / relative).symlink_to(entry)
+        source = (real / package / "__init__.py").read_text()
+        (site / package / "__init__.py").write_text(build_layers.lazy_init_source(source, package))
+    return site
+
+
+def test_the_sdk_layers_lazy_init_serves_the_same_calls(app: App, lazy_sdk: Path, leaks: LeakWatch) -> None:
+    script = """
+import json, sys, time
+started = time.perf_counter()
+import PureCloudPlatformClientV2
+from PureCloudPlatformClientV2 import RoutingApi, TokensApi, ApiClient, Queue
+from genesys_auth import GenesysClient
+from genesys_auth.sdk import api_client
+api = api_client(GenesysClient.from_env())
+queues = RoutingApi(api).get_routing_queues(page_size=100)
+me = TokensApi(api).get_tokens_me()
+print(json.dumps({
+    "total": queues.total,
+    "queue_type": type(queues.entities[0]).__name__,
+    "is_queue": isinstance(queues.entities[0], Queue),
+    "client": me.o_auth_client.id,
+    "modules": sum(1 for name in sys.modules if name.startswith("PureCloudPlatformClientV2.models.")),
+    "has_models": hasattr(PureCloudPlatformClientV2.models, "QueueEntityListing"),
+    "in_dir": "RoutingApi" in dir(PureCloudPlatformClientV2),
+    "configuration": type(PureCloudPlatformClientV2.configuration).__name__,
+}))
+"""
+    env = {**os.environ, **app.env(), "PYTHONPATH": os.pathsep.join([str(lazy_sdk), str(ROOT / "layer")])}
+    env["PYTHONPYCACHEPREFIX"] = str(lazy_sdk / "pycache")
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+    leaks.feed(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["total"] == QUEUE_COUNT
+    assert result["queue_type"] == "Queue" and result["is_queue"]
+    assert result["client"] == app.oauth.client_id
+    assert result["has_models"] and result["in_dir"]
+    assert result["configuration"] == "Configuration"
+    assert result["modules"] < 1000  # the eager __init__ imports all ~6,650 models
 
 
 def test_import_genesys_auth_does_not_import_the_sdk() -> None:
