@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["core", "storm", "extension"]
+SECTIONS = ["core", "storm", "extension", "sdk"]
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from tests.harness.lambda_sandbox import LambdaSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 #: ContentUri of a layer in template.yaml -> the directory extension/build_layers.py builds for it.
-BUILT_LAYERS = {"layer": "genesys-auth", "extension": "genesys-token"}
+BUILT_LAYERS = {"layer": "genesys-auth", "extension": "genesys-token", "sdk": "genesys-sdk"}
 
 
 def load_template(path: Path) -> dict[str, Any]:
