@@ -15,7 +15,6 @@ through ``/extension/exit/error``. Logs carry fingerprints only.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -23,7 +22,7 @@ import sys
 import time
 from types import FrameType
 
-from genesys_auth import GenesysAuthError, GenesysClient, Settings
+from genesys_auth import GenesysAuthError, Settings, build_provider
 from genesys_auth.deadline import Deadline
 
 from .lambda_api import ExtensionsApi, ExtensionsApiError
@@ -51,8 +50,8 @@ def main(argv: list[str]) -> int:
     api = ExtensionsApi(os.environ["AWS_LAMBDA_RUNTIME_API"], name)
 
     try:
-        settings = dataclasses.replace(Settings.from_env(), extension="off")
-        service = TokenService(GenesysClient(settings))
+        settings = Settings.from_env()
+        service = TokenService(build_provider(settings, use_extension=False))
         server = TokenServer(
             settings.extension_port,
             service,
@@ -107,7 +106,11 @@ def _loop(api: ExtensionsApi, service: TokenService, server: TokenServer) -> int
             return 0
         if kind == "INVOKE":
             deadline_ms = event.get("deadlineMs")
-            deadline = Deadline.of(deadline_ms / 1000.0) if isinstance(deadline_ms, int) else Deadline.after(5.0)
+            deadline = (
+                Deadline.at_epoch(deadline_ms / 1000.0)
+                if isinstance(deadline_ms, int) and not isinstance(deadline_ms, bool)
+                else Deadline.after(5.0)
+            )
             service.refresh_ahead(deadline)
 
 

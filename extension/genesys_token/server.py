@@ -18,10 +18,11 @@ import http.server
 import json
 import logging
 import socket
+import sys
 import threading
 from typing import Any
 
-from genesys_auth import GenesysAuthError, GenesysClient, Token, TokenState
+from genesys_auth import GenesysAuthError, Token, TokenProvider, TokenState
 from genesys_auth.deadline import Deadline
 from genesys_auth.extension_client import TIMEOUT_HEADER, TOKEN_HEADER
 from genesys_auth.fingerprint import token_hash
@@ -32,12 +33,11 @@ _RETRYABLE = {"unavailable", "rate_limit"}
 
 
 class TokenService:
-    """The extension's view of its ``GenesysClient``: serve without waiting, refresh ahead."""
+    """The extension's view of its token provider: serve without waiting, refresh ahead."""
 
-    def __init__(self, client: GenesysClient) -> None:
-        self.client = client
-        self.provider = client.provider
-        self.policy = client.provider.policy
+    def __init__(self, provider: TokenProvider) -> None:
+        self.provider = provider
+        self.policy = provider.policy
 
     def state(self) -> TokenState:
         return self.policy.state(self.provider.current)
@@ -47,10 +47,7 @@ class TokenService:
 
         A request never triggers an advisory refresh: that runs after INVOKE (:meth:`refresh_ahead`),
         so the caller does not wait for it."""
-        current = self.provider.current
-        if current is not None and self.policy.state(current) in (TokenState.FRESH, TokenState.STALE):
-            return current
-        return self.provider.token(deadline)
+        return self.provider.token_now() or self.provider.token(deadline)
 
     def invalidate(self, digest: str, deadline: Deadline) -> Token:
         """Forget the token with this hash if it is still current, then return a fresh one.
@@ -79,6 +76,8 @@ class TokenServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    #: socketserver's default backlog of 5 drops connections when a burst of callers arrives at once.
+    request_queue_size = 128
 
     def __init__(self, port: int, service: TokenService, session_token: str, *, max_wait: float) -> None:
         self.service = service
@@ -98,7 +97,22 @@ class TokenServer(http.server.ThreadingHTTPServer):
         self.server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.warning("error while serving a request", exc_info=True)
+        # A client that hangs up mid-request is routine; never log a traceback with request data.
+        exc = sys.exc_info()[1]
+        log.info("connection ended while serving a request (%s)", type(exc).__name__ if exc else "unknown")
+
+
+#: Largest request body read (an invalidation is ~80 bytes).
+MAX_BODY_BYTES = 4096
+#: Longest wait a caller may ask for (Lambda's own maximum timeout).
+MAX_TIMEOUT_MS = 900_000
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -110,39 +124,51 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.command, self.path.split("?", 1)[0])
+        log.debug("%s %s", self.command, (self.path or "").split("?", 1)[0][:200])
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own errors (malformed request line, unknown method...) as JSON, not HTML."""
+        self.close_connection = True
+        self._send(code, {"error": "bad_request", "message": f"HTTP {code}"})
 
     def do_GET(self) -> None:
         self._route()
 
-    def do_POST(self) -> None:
-        self._route()
+    do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
     def _route(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
-        body = self._body()
         service = self.server.service
         if path == "/health" and self.command == "GET":
             self._send(200, {"ready": True, "token": service.state().value})
             return
+        # The guard comes first: nothing of an unauthenticated request is read or parsed.
         if not self._authorized():
+            self.close_connection = self.headers.get("Content-Length") not in (None, "0")
             self._send(403, None)
             return
         try:
+            body = self._body()
+            deadline = self._deadline()
+        except _BadRequest as bad:
+            self.close_connection = True
+            self._send(bad.status, {"error": "bad_request", "message": bad.message})
+            return
+        try:
             if path == "/token" and self.command == "GET":
-                self._send_token(service.token(self._deadline()))
+                self._send_token(service.token(deadline))
             elif path == "/token/invalidate" and self.command == "POST":
                 digest = _digest(body)
                 if digest is None:
                     self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
                     return
-                self._send_token(service.invalidate(digest, self._deadline()))
+                self._send_token(service.invalidate(digest, deadline))
             else:
-                self._send(404, {"error": "not_found", "message": f"{self.command} {path} is not an endpoint"})
+                self._send(404, {"error": "not_found", "message": f"{self.command} {path[:100]} is not an endpoint"})
         except GenesysAuthError as exc:
             self._send(503 if exc.kind in _RETRYABLE else 502, {"error": exc.kind, "message": str(exc)})
         except Exception as exc:
-            log.exception("unexpected error serving %s", path)
+            log.error("unexpected %s serving %s", type(exc).__name__, path[:100])
             self._send(500, {"error": "internal", "message": type(exc).__name__})
 
     def _authorized(self) -> bool:
@@ -153,27 +179,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _deadline(self) -> Deadline:
         seconds = self.server.max_wait
         raw = self.headers.get(TIMEOUT_HEADER)
-        if raw and raw.isdigit():
+        if raw is not None:
+            if not raw.strip().isdigit() or int(raw) > MAX_TIMEOUT_MS:
+                raise _BadRequest(400, f"{TIMEOUT_HEADER} must be whole milliseconds, 0 to {MAX_TIMEOUT_MS}")
             seconds = min(seconds, int(raw) / 1000.0)
         return Deadline.after(seconds)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            if self.headers.get("Transfer-Encoding"):
+                raise _BadRequest(411, "send a Content-Length (chunked bodies are not accepted)")
+            return b""
+        if not raw.strip().isdigit():
+            raise _BadRequest(400, "Content-Length must be a whole number of bytes")
+        length = int(raw)
+        if length > MAX_BODY_BYTES:
+            raise _BadRequest(413, f"request body over {MAX_BODY_BYTES} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
     def _send_token(self, token: Token) -> None:
-        self._send(
-            200,
-            {
-                "access_token": token.access_token,
-                "token_type": token.token_type,
-                "expires_at": token.expires_at,
-                "lifetime": token.lifetime,
-                "version": token.version,
-                "fingerprint": token.fingerprint,
-                "api_url": token.api_url,
-            },
-        )
+        self._send(200, token.to_dict())
 
     def _send(self, status: int, body: dict[str, Any] | None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
@@ -182,19 +208,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
 
 def _digest(body: bytes) -> str | None:
+    """The SHA-256 hex of the token to forget, from ``{"token_hash": ...}`` or ``{"token": ...}``."""
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
-    if isinstance(data.get("token_hash"), str):
-        return str(data["token_hash"]).lower()
+    value = data.get("token_hash")
+    if isinstance(value, str):
+        value = value.lower()
+        return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else None
     if isinstance(data.get("token"), str):
         return token_hash(data["token"])
     return None

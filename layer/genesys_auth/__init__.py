@@ -20,7 +20,10 @@ from .errors import (
     UnavailableError,
 )
 from .logs import logger as _logger  # noqa: F401 - installs the NullHandler
+from .provider import TokenProvider
 from .regions import REGIONS, Endpoints, endpoints_for
+from .retry_policy import RetryPolicy
+from .stack import build_provider
 from .tokens import Token, TokenState
 
 __all__ = [
@@ -34,11 +37,14 @@ __all__ = [
     "GenesysAuthError",
     "GenesysClient",
     "RateLimitedError",
+    "RetryPolicy",
     "SecretError",
     "Settings",
     "Token",
+    "TokenProvider",
     "TokenState",
     "UnavailableError",
+    "build_provider",
     "endpoints_for",
     "parse_secret",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -36,7 +37,13 @@ class GenesysAuth(AuthBase):
         self._on_replay = on_replay
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.manager.token()
+        return self.apply(request, self.manager.token())
+
+    def with_token(self, token: Token) -> AuthBase:
+        """This auth for one request whose token the caller already holds (no second fetch)."""
+        return _WithToken(self, token)
+
+    def apply(self, request: requests.PreparedRequest, token: Token) -> requests.PreparedRequest:
         request.headers["Authorization"] = _BEARER + token.access_token
         position = None
         body = request.body
@@ -45,7 +52,7 @@ class GenesysAuth(AuthBase):
                 position = body.tell()
             except OSError:
                 position = None
-        request.register_hook("response", _Replay(self, position))  # type: ignore[no-untyped-call]
+        request.register_hook("response", _Replay(self, position, origin(request.url)))  # type: ignore[no-untyped-call]
         return request
 
     def __repr__(self) -> str:
@@ -58,17 +65,42 @@ class GenesysAuth(AuthBase):
         return id(self.manager)
 
 
-class _Replay:
-    """The response hook of one request; it fires at most once."""
+class _WithToken(AuthBase):
+    def __init__(self, auth: GenesysAuth, token: Token) -> None:
+        self.auth = auth
+        self.token = token
 
-    def __init__(self, auth: GenesysAuth, body_position: int | None) -> None:
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return self.auth.apply(request, self.token)
+
+
+def origin(url: str | None) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``: the unit a token may be sent to."""
+    parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _Replay:
+    """The response hook of one request; it fires at most once, and only for the origin the
+    token was attached for: a 401 from a host a redirect led to is returned, never answered with
+    a fresh token."""
+
+    def __init__(self, auth: GenesysAuth, body_position: int | None, sent_to: tuple[str, str, int | None]) -> None:
         self.auth = auth
         self.body_position = body_position
+        self.sent_to = sent_to
 
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401:
             return response
         sent = response.request
+        if origin(sent.url) != self.sent_to:
+            log.warning("401 from another origin than the token was meant for: not replaying")
+            return response
         header = str(sent.headers.get("Authorization", ""))
         failed = header[len(_BEARER) :] if header.startswith(_BEARER) else None
         if failed:

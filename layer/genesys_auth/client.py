@@ -20,39 +20,21 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from . import deadline as _deadline
-from .auth import GenesysAuth
-from .backoff import parse_retry_after
+from .auth import GenesysAuth, origin
 from .config import Settings
-from .credentials import SecretsManagerCredentials
 from .deadline import Deadline, DeadlineLike
 from .errors import AuthenticationError, ConfigurationError, RateLimitedError, UnavailableError
-from .metrics import Metrics
-from .minter import Minter
-from .provider import TokenProvider
-from .retry import DeadlineRetry
-from .sources import MintSource, TokenSource
+from .retry_policy import parse_retry_after
+from .sources import TokenSource
+from .stack import build_stack, http_session
 from .tokens import FreshnessPolicy, Token
 
 log = logging.getLogger(__name__)
 
 API_CONNECT_TIMEOUT = 3.05
 API_READ_TIMEOUT = 30.0
-POOL_SIZE = 16
-
-
-def _session(retries: int | None) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_connections=4,
-        pool_maxsize=POOL_SIZE,
-        max_retries=DeadlineRetry() if retries is None else DeadlineRetry(total=retries),
-    )
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 class GenesysClient:
@@ -65,14 +47,13 @@ class GenesysClient:
         self, settings: Settings, *, source: TokenSource | None = None, policy: FreshnessPolicy | None = None
     ) -> None:
         self.settings = settings
-        self.metrics = Metrics(enabled=settings.metrics, namespace=settings.metrics_namespace)
-        self.secrets = SecretsManagerCredentials(settings.secret_id, max_age=settings.secret_max_age)
-        self.minter = Minter(settings, self.secrets, _session(retries=0), self.metrics)
-        self.session = _session(retries=None)
-        self.policy = policy or FreshnessPolicy()
-        self.provider = TokenProvider(
-            source or self._default_source(), policy=self.policy, metrics=self.metrics, max_wait=settings.max_wait
-        )
+        stack = build_stack(settings, source=source, policy=policy)
+        self.metrics = stack.metrics
+        self.secrets = stack.secrets
+        self.minter = stack.minter
+        self.provider = stack.provider
+        self.policy = self.provider.policy
+        self.session = http_session(settings.retry)
         self.auth = GenesysAuth(self.provider, on_replay=self._count_replay)
         self._lock = threading.Lock()
         self.replays = 0
@@ -82,27 +63,13 @@ class GenesysClient:
         """Build from ``GENESYS_*`` environment variables (see :class:`Settings`). No network I/O."""
         return cls(Settings.from_env())
 
-    def _default_source(self) -> TokenSource:
-        """Memory sits above one of: the extension, the shared DynamoDB cache, or direct minting."""
-        source: TokenSource = MintSource(self.minter)
-        if self.settings.token_table:
-            from .dynamodb import DynamoTokenStore
-            from .shared import SharedSource
-
-            store = DynamoTokenStore(self.settings.token_table, self.settings.secret_id)
-            source = SharedSource(store, self.minter, policy=self.policy, metrics=self.metrics)
-        from .extension_client import ExtensionSource, extension_wanted
-
-        if extension_wanted(self.settings):
-            source = ExtensionSource(self.settings, fallback=source, metrics=self.metrics)
-        return source
-
     # -- tokens ---------------------------------------------------------------------------------
 
     @contextmanager
     def deadline(self, value: DeadlineLike | None) -> Iterator[Deadline]:
-        """Bound every wait and retry inside the block by a Lambda context or an epoch deadline."""
-        with _deadline.bound(value if value is not None else self.settings.max_wait) as bound:
+        """Bound every wait and retry inside the block: a Lambda context, seconds from now, a
+        timezone-aware datetime, ``Deadline.at_epoch(ts)``, or None (``max_wait`` seconds)."""
+        with _deadline.bound(value, default=self.settings.max_wait) as bound:
             yield bound
 
     def token(self, *, deadline: DeadlineLike | None = None) -> str:
@@ -123,23 +90,67 @@ class GenesysClient:
     def request(
         self, method: str, path: str, *, deadline: DeadlineLike | None = None, **kwargs: Any
     ) -> requests.Response:
-        """Call ``{api}{path}`` with the managed token; ``kwargs`` go to ``requests``."""
+        """Call ``{api}{path}`` with the managed token; ``kwargs`` go to ``requests``.
+
+        ``path`` is relative to the API base URL (``/api/v2/organizations/me``)."""
         if not path.startswith("/"):
             raise ConfigurationError(
                 "path must start with '/' and be relative to the API base URL, e.g. /api/v2/organizations/me"
             )
-        bound = self._deadline(deadline)
+        return self.check(method, path, self.send(method, path, deadline=deadline, **kwargs))
+
+    def send(self, method: str, url: str, *, deadline: DeadlineLike | None = None, **kwargs: Any) -> requests.Response:
+        """One Platform API call, the step every front end shares: the managed token (fetched once),
+        one replay after a 401, the retry policy, timeouts bounded by the deadline.
+
+        ``url`` is a path (``/api/v2/...``) or an absolute URL on the API origin; any other origin
+        is refused, so the token never leaves for another host. Redirects are not followed unless
+        the caller passes ``allow_redirects=True`` (and then a token is never re-sent off-origin).
+        Transport failures raise :class:`UnavailableError`; every answer is returned as it is."""
+        bound = Deadline.of(deadline, default=self.settings.max_wait)
         with _deadline.bound(bound):
             token = self.provider.token(bound)
-            url = self.api_url(token) + path
+            target = self._target(url, token)
             kwargs.setdefault("timeout", (bound.timeout(API_CONNECT_TIMEOUT), bound.timeout(API_READ_TIMEOUT)))
+            kwargs.setdefault("allow_redirects", False)
+            where = f"{method} {_path_of(url)}"
             try:
-                response = self.session.request(method, url, auth=self.auth, **kwargs)
+                return self.session.request(method, target, auth=self.auth.with_token(token), **kwargs)
             except requests.Timeout:
-                raise UnavailableError(f"{method} {path}: Genesys Cloud did not answer in time") from None
+                raise UnavailableError(f"{where}: Genesys Cloud did not answer in time") from None
             except requests.ConnectionError as exc:
-                raise UnavailableError(f"{method} {path}: cannot reach Genesys Cloud ({type(exc).__name__})") from None
-        return self._check(method, path, response)
+                raise UnavailableError(f"{where}: cannot reach Genesys Cloud ({type(exc).__name__})") from None
+            except requests.RequestException as exc:
+                raise UnavailableError(
+                    f"{where}: unreadable answer from Genesys Cloud ({type(exc).__name__})"
+                ) from None
+
+    def check(self, method: str, path: str, response: requests.Response) -> requests.Response:
+        """Turn what the library owns into classified errors: a 401 left after the replay
+        (:class:`AuthenticationError`), a 429 left after the waits the deadline allowed
+        (:class:`RateLimitedError`), 502/503/504 after retries (:class:`UnavailableError`).
+        Every other response is returned unchanged."""
+        where = f"{method} {_path_of(path)}"
+        status = response.status_code
+        if status == 401:
+            code = _error_code(response)
+            self.metrics.count("Unauthorized")
+            raise AuthenticationError(
+                f"{where}: Genesys Cloud answered 401 {code or ''} again after a fresh token; "
+                "check that the OAuth client is active and not disabled",
+                error=code,
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.metrics.count("RateLimited")
+            wait = f"Retry-After {retry_after:g}s is" if retry_after is not None else "another try is"
+            raise RateLimitedError(
+                f"{where}: rate limited by Genesys Cloud; {wait} past this invocation's deadline",
+                retry_after=retry_after,
+            )
+        if status in (502, 503, 504):
+            raise UnavailableError(f"{where}: Genesys Cloud answered HTTP {status} after retries")
+        return response
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -166,43 +177,47 @@ class GenesysClient:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _deadline(self, value: DeadlineLike | None) -> Deadline:
-        return Deadline.of(value, default=self.settings.max_wait)
+    def _target(self, url: str, token: Token) -> str:
+        base = self.api_url(token)
+        if url.startswith("/"):
+            return base + url
+        if origin(url) != origin(base):
+            raise ConfigurationError(
+                "refusing to send the Genesys token to another origin than the API base URL; pass a path "
+                "such as /api/v2/users or a URL on the configured API host"
+            )
+        return url
 
     def _count_replay(self) -> None:
         with self._lock:
             self.replays += 1
         self.metrics.count("Replayed401")
 
-    def _check(self, method: str, path: str, response: requests.Response) -> requests.Response:
-        status = response.status_code
-        if status == 401:
-            code = _error_code(response)
-            self.metrics.count("Unauthorized")
-            raise AuthenticationError(
-                f"{method} {path}: Genesys Cloud answered 401 {code or ''} again after a fresh token; "
-                "check that the OAuth client is active and not disabled",
-                error=code,
-            )
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self.metrics.count("RateLimited")
-            raise RateLimitedError(
-                f"{method} {path}: rate limited by Genesys Cloud; Retry-After {retry_after}s is past this invocation's deadline",
-                retry_after=retry_after,
-            )
-        if status in (502, 503, 504):
-            raise UnavailableError(f"{method} {path}: Genesys Cloud answered HTTP {status} after retries")
-        return response
-
     def __repr__(self) -> str:
         return f"GenesysClient(secret_id={self.settings.secret_id!r}, source={self.provider.source.name})"
+
+
+def _transport_failure(where: str, exc: requests.RequestException, deadline: Deadline) -> str:
+    if deadline.expired():
+        return f"{where}: Genesys Cloud did not finish answering before the deadline ({type(exc).__name__})"
+    if isinstance(exc, requests.Timeout):
+        return f"{where}: Genesys Cloud did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return f"{where}: cannot reach Genesys Cloud ({type(exc).__name__})"
+    return f"{where}: unreadable answer from Genesys Cloud ({type(exc).__name__})"
+
+
+def _path_of(url: str) -> str:
+    """The path of ``url`` for messages (never a query string: it may hold anything)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path or "/"
 
 
 def _error_code(response: requests.Response) -> str | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, str) else None
+    return code if isinstance(code, str) and len(code) <= 100 else None

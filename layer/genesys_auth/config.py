@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from .credentials import DEFAULT_SECRET_MAX_AGE
 from .deadline import DEFAULT_MAX_WAIT_SECONDS
 from .errors import ConfigurationError
 from .regions import Endpoints, domain_for, endpoints_for
+from .retry_policy import DEFAULT_POLICY, RetryPolicy
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -27,6 +29,7 @@ class Settings:
     * ``secret_max_age``: seconds a read secret is reused (``GENESYS_SECRET_MAX_AGE``, 300).
     * ``max_wait``: cap on waits when no Lambda deadline is bound (``GENESYS_MAX_WAIT_SECONDS``, 30).
     * ``metrics``: emit CloudWatch EMF metrics (``GENESYS_METRICS``, off).
+    * ``retry``: the one :class:`RetryPolicy` every retry loop reads (attempts, backoff, floor).
     """
 
     secret_id: str
@@ -40,6 +43,7 @@ class Settings:
     metrics_namespace: str = "GenesysAuth"
     extension: str = "auto"
     extension_port: int = 2780
+    retry: RetryPolicy = DEFAULT_POLICY
 
     def __post_init__(self) -> None:
         if not self.secret_id or not self.secret_id.strip():
@@ -50,10 +54,8 @@ class Settings:
             domain_for(self.region)  # fail at construction on a typo, not at the first mint
         for name in ("login_url", "api_url"):
             value = getattr(self, name)
-            if value is not None and not value.startswith(("http://", "https://")):
-                raise ConfigurationError(
-                    f"GENESYS_{name.upper()} must start with https:// (or http:// for a local emulator)"
-                )
+            if value is not None:
+                check_base_url(value, f"GENESYS_{name.upper()}")
         if self.extension not in ("auto", "on", "off"):
             raise ConfigurationError("GENESYS_TOKEN_EXTENSION must be one of auto, on, off")
 
@@ -67,11 +69,11 @@ class Settings:
             api_url=env_url(env, "GENESYS_API_URL"),
             token_table=env_str(env, "GENESYS_TOKEN_TABLE"),
             secret_max_age=env_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
-            max_wait=env_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS),
+            max_wait=env_number(env, "GENESYS_MAX_WAIT_SECONDS", DEFAULT_MAX_WAIT_SECONDS, maximum=900.0),
             metrics=env_flag(env, "GENESYS_METRICS"),
             metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
             extension=(env_str(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
-            extension_port=int(env_number(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780)),
+            extension_port=env_port(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780),
         )
 
     def endpoints(self, secret_region: str | None) -> Endpoints:
@@ -90,6 +92,29 @@ class Settings:
         return Endpoints(self.login_url or derived.login_url, self.api_url or derived.api_url)
 
 
+def check_base_url(value: str, name: str) -> None:
+    """A base URL must be http(s), name a host, and carry a valid port if any: refused here, at
+    configuration time, rather than as a raw InvalidURL at the first mint."""
+    from urllib.parse import urlsplit
+
+    hint = f"{name} must look like https://login.mypurecloud.com (or http://127.0.0.1:PORT for a local emulator)"
+    if any(char.isspace() or ord(char) < 0x20 for char in value):
+        raise ConfigurationError(f"{name} contains whitespace or a control character; {hint}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"{name} has a port that is not a number from 1 to 65535; {hint}") from None
+    if parts.scheme not in ("https", "http"):
+        raise ConfigurationError(f"{name} must start with https:// (or http:// for a local emulator); {hint}")
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        raise ConfigurationError(f"{name} must name a host (and no user or password); {hint}")
+    if port == 0:
+        raise ConfigurationError(f"{name} has port 0; {hint}")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{name} must not have a query or fragment; {hint}")
+
+
 # Readers of one environment variable each; also used by the project's functions (rotation).
 
 
@@ -103,7 +128,8 @@ def env_url(env: Mapping[str, str], name: str) -> str | None:
     return value.rstrip("/") if value else None
 
 
-def env_number(env: Mapping[str, str], name: str, default: float) -> float:
+def env_number(env: Mapping[str, str], name: str, default: float, *, maximum: float = 10 * 365 * 86400.0) -> float:
+    """A finite number of seconds (or count), 0 to ``maximum``; ``inf``/``nan`` are refused."""
     value = env_str(env, name)
     if value is None:
         return default
@@ -111,9 +137,22 @@ def env_number(env: Mapping[str, str], name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number") from None
+    if not math.isfinite(number):
+        raise ConfigurationError(f"{name} must be a finite number")
     if number < 0:
         raise ConfigurationError(f"{name} must not be negative")
+    if number > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum:g}")
     return number
+
+
+def env_port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env_str(env, name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigurationError(f"{name} must be a TCP port number from 1 to 65535")
+    return int(value)
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .aws import make_client
+from .aws import retryable
+from .deadline import Deadline
 from .errors import SecretError, UnavailableError
+from .retry_policy import DEFAULT_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -55,7 +58,7 @@ def parse_secret(text: str | None, *, where: str) -> Credentials:
         raise SecretError(f"{where} has no SecretString; store the credentials as JSON text")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         # json's own message can quote the text, which is the secret: say where, not what.
         raise SecretError(
             f"{where} is not valid JSON; expected an object with the keys "
@@ -69,16 +72,30 @@ def parse_secret(text: str | None, *, where: str) -> Credentials:
             raise SecretError(f"{where} is missing the field {name!r}")
         if not isinstance(value, str) or not value.strip():
             raise SecretError(f"{where} field {name!r} must be a non-empty string")
+        _check_visible_ascii(value.strip(), name, where)
     for name in _OPTIONAL:
         value = data.get(name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise SecretError(f"{where} field {name!r} must be a non-empty string when present")
+        if name == "alternate_client_id" and isinstance(value, str):
+            _check_visible_ascii(value.strip(), name, where)
     return Credentials(
         client_id=data["client_id"].strip(),
         client_secret=data["client_secret"].strip(),
-        region=(data.get("region") or None),
-        alternate_client_id=(data.get("alternate_client_id") or None),
+        region=(data["region"].strip() if data.get("region") else None),
+        alternate_client_id=(data["alternate_client_id"].strip() if data.get("alternate_client_id") else None),
     )
+
+
+def _check_visible_ascii(value: str, name: str, where: str) -> None:
+    """Client ids and secrets are printable ASCII; anything else (a pasted smart quote, a euro
+    sign, a line break) would fail in the Basic auth header with the value in the error text."""
+    for position, char in enumerate(value, start=1):
+        if not "!" <= char <= "~":
+            raise SecretError(
+                f"{where} field {name!r} has a character that is not printable ASCII at position "
+                f"{position} (a pasted smart quote, space or line break?); re-copy the value from Genesys Cloud"
+            )
 
 
 def secret_name(secret_id: str) -> str:
@@ -91,30 +108,35 @@ def secret_name(secret_id: str) -> str:
 
 
 def classify_aws_error(exc: BaseException, *, action: str) -> Exception:
-    """Map a botocore exception to our kinds: missing/denied -> SecretError, the rest -> unavailable."""
+    """Map a failed Secrets Manager call to our kinds: missing/denied -> SecretError, the rest -> unavailable."""
     from botocore.exceptions import ClientError
 
+    from .aws import OutOfTime, error_code
+
+    if isinstance(exc, OutOfTime):
+        return UnavailableError(f"{action}: no time left before the deadline")
+    code = error_code(exc)
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        if code in ("ResourceNotFoundException",):
+        if code == "ResourceNotFoundException":
             return SecretError(f"{action}: the secret does not exist ({code}); check GENESYS_SECRET_ID")
         if code in ("AccessDeniedException", "AccessDenied", "DecryptionFailure", "InvalidRequestException"):
             return SecretError(
                 f"{action}: {code}; grant secretsmanager:GetSecretValue (and kms:Decrypt for a "
                 "customer key) on this secret to the function role"
             )
-        if code in ("ThrottlingException", "InternalServiceError", "ServiceUnavailable"):
+        if retryable(exc):
             return UnavailableError(f"{action}: Secrets Manager answered {code}")
         return SecretError(f"{action}: Secrets Manager refused the request ({code})")
-    return UnavailableError(f"{action}: Secrets Manager unreachable ({type(exc).__name__})")
+    return UnavailableError(f"{action}: Secrets Manager did not answer ({code})")
 
 
 class SecretsManagerCredentials:
-    """Reads the credentials secret, caching the current version in memory.
+    """Reads the credentials secret, caching the AWSCURRENT value in memory for ``max_age`` seconds.
 
-    The AWSCURRENT read goes through Powertools' ``SecretsProvider`` (its max-age cache); reads of
-    other stages bypass that cache on purpose, because Powertools keys its cache by name only and a
-    staged read would overwrite the current value.
+    Every read is one ``GetSecretValue`` with an explicit ``VersionStage``, bounded by the caller's
+    deadline (:mod:`genesys_auth.aws`). Powertools' ``SecretsProvider`` was used here before; it binds
+    one boto3 client with fixed timeouts, which cannot honour a per-call deadline, and its cache is
+    this module's ten lines, so the library reads the secret itself.
     """
 
     def __init__(
@@ -123,66 +145,62 @@ class SecretsManagerCredentials:
         *,
         max_age: float = DEFAULT_SECRET_MAX_AGE,
         client: SecretsManagerClient | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
+        from .aws import AwsService
+
         self.secret_id = secret_id
         self.max_age = max_age
-        self._client = client
-        self._provider: Any = None
+        self._aws = AwsService("secretsmanager", policy=policy, on_client=self._watch, client=client)
+        if client is not None:
+            self._watch(client)
         self._lock = threading.Lock()
+        self._cached: tuple[float, Credentials] | None = None
         #: GetSecretValue calls actually sent (counted by a botocore hook, so cache hits are not).
         self.reads = 0
 
+    def _watch(self, client: Any) -> None:
+        client.meta.events.register("before-call.secrets-manager.GetSecretValue", self._count_read)
+
     def _count_read(self, **_: Any) -> None:
-        self.reads += 1
-
-    def _sm(self) -> SecretsManagerClient:
         with self._lock:
-            if self._client is None:
-                self._client = make_client("secretsmanager")
-                self._client.meta.events.register("before-call.secrets-manager.GetSecretValue", self._count_read)
-            return self._client
+            self.reads += 1
 
-    def _powertools(self) -> Any:
-        client = self._sm()
-        with self._lock:
-            if self._provider is None:
-                from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-                self._provider = SecretsProvider(boto3_client=client)
-            return self._provider
-
-    def current(self, *, force: bool = False) -> Credentials:
+    def current(self, deadline: Deadline | None = None, *, force: bool = False) -> Credentials:
         """The AWSCURRENT credentials; ``force`` bypasses the cache (after ``invalid_client``)."""
-        provider = self._powertools()
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        try:
-            text = provider.get(
-                self.secret_id,
-                max_age=int(self.max_age),
-                force_fetch=force,
-                VersionStage=CURRENT,
+        with self._lock:
+            cached = self._cached
+        if cached is not None and not force and time.monotonic() - cached[0] < self.max_age:
+            return cached[1]
+        creds = self._read(CURRENT, Deadline.of(deadline))
+        if creds is None:
+            raise SecretError(
+                "the credentials secret has no AWSCURRENT version; put a value with aws secretsmanager put-secret-value"
             )
-        except GetParameterError as exc:
-            # Powertools re-raises without "from": the botocore error is the implicit context.
-            original = exc.__cause__ or exc.__context__ or exc
-            raise classify_aws_error(original, action="reading the credentials secret") from None
-        creds = parse_secret(text if isinstance(text, str) else None, where="the credentials secret")
-        return _with_stage(creds, CURRENT)
+        with self._lock:
+            self._cached = (time.monotonic(), creds)
+        return creds
 
-    def staged(self, stage: str) -> Credentials | None:
+    def staged(self, stage: str, deadline: Deadline | None = None) -> Credentials | None:
         """The credentials under another staging label, or None when no version carries it."""
+        return self._read(stage, Deadline.of(deadline))
+
+    def _read(self, stage: str, deadline: Deadline) -> Credentials | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from .aws import OutOfTime
+
+        where = "the credentials secret" if stage == CURRENT else f"the credentials secret ({stage})"
         try:
-            answer = self._sm().get_secret_value(SecretId=self.secret_id, VersionStage=stage)
+            answer = self._aws.call("get_secret_value", deadline, SecretId=self.secret_id, VersionStage=stage)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if stage != CURRENT and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
-            raise classify_aws_error(exc, action=f"reading the credentials secret ({stage})") from None
-        except BotoCoreError as exc:
-            raise classify_aws_error(exc, action=f"reading the credentials secret ({stage})") from None
-        creds = parse_secret(answer.get("SecretString"), where=f"the credentials secret ({stage})")
+            raise classify_aws_error(exc, action=f"reading {where}") from None
+        except (BotoCoreError, OutOfTime) as exc:
+            raise classify_aws_error(exc, action=f"reading {where}") from None
+        text = answer.get("SecretString")
+        creds = parse_secret(text if isinstance(text, str) else None, where=where)
         return _with_stage(creds, stage, answer.get("VersionId"))
 
 

@@ -29,13 +29,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .aws import make_client
+from .aws import AwsService, OutOfTime, error_code
 from .credentials import secret_name
-from .tokens import Token
+from .deadline import Deadline
+from .tokens import Token, TokenFormatError
 
 log = logging.getLogger(__name__)
 
 TTL_MARGIN_SECONDS = 86400
+#: A table call gets at most a third of the time left, and at most 2 s per try: DynamoDB answers in
+#: milliseconds, and a table that does not must leave time for the direct mint it degrades to.
+TABLE_SHARE = 1 / 3
+TABLE_CALL_CAP = 2.0
 
 
 class StoreUnavailable(Exception):
@@ -80,18 +85,20 @@ class DynamoTokenStore:
     def __init__(self, table: str, secret_id: str, *, client: Any = None) -> None:
         self.table = table
         self.key = {"pk": {"S": f"token#{secret_name(secret_id)}"}}
-        self._client = client
+        # One try per call: a table that fails degrades the source to direct minting anyway.
+        self._aws = AwsService(
+            "dynamodb", cap=TABLE_CALL_CAP, share=TABLE_SHARE, retries=False, on_client=self._watch, client=client
+        )
+        if client is not None:
+            self._watch(client)
         #: DynamoDB requests actually sent by this process (a botocore hook counts them).
         self.requests = 0
 
+    def _watch(self, client: Any) -> None:
+        client.meta.events.register("before-call.dynamodb", self._count)
+
     def _count(self, **_: Any) -> None:
         self.requests += 1
-
-    def _ddb(self) -> Any:
-        if self._client is None:
-            self._client = make_client("dynamodb", connect_timeout=1, read_timeout=2, attempts=2)
-            self._client.meta.events.register("before-call.dynamodb", self._count)
-        return self._client
 
     def load(self) -> Record | None:
         answer = self._call("get_item", TableName=self.table, Key=self.key, ConsistentRead=True)
@@ -203,19 +210,21 @@ class DynamoTokenStore:
         return True
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
+        """One table call within the bound deadline (``genesys_auth.deadline.bound``)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._ddb(), operation)(**kwargs)
+            return self._aws.call(operation, Deadline.of(None), **kwargs)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            code = error_code(exc)
             if code == "ConditionalCheckFailedException":
-                raise _ConditionFailed(exc.response.get("Item")) from None
+                item = exc.response.get("Item")
+                raise _ConditionFailed(item if isinstance(item, dict) else None) from None
             # Every other answer (throttled, missing table, denied...) means the same to the
             # caller: do without the shared tier for a while. The code goes into the log line.
             raise StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {code}") from None
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {type(exc).__name__}") from None
+        except (BotoCoreError, OutOfTime) as exc:
+            raise StoreUnavailable(f"DynamoDB {operation} on table {self.table}: {error_code(exc)}") from None
 
 
 class _ConditionFailed(Exception):
@@ -228,20 +237,47 @@ def _n(value: float) -> dict[str, str]:
     return {"N": str(Decimal(repr(round(value, 3))))}
 
 
+def _plain(item: dict[str, Any], name: str) -> Any:
+    """An attribute's value as Python (N -> int/float, S -> str), or None when absent or of another type."""
+    value = item.get(name)
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("S"), str):
+        return value["S"]
+    number = value.get("N")
+    if isinstance(number, str):
+        try:
+            parsed = Decimal(number)
+        except ArithmeticError:
+            return None
+        if not parsed.is_finite():
+            return None
+        return int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
+    return None
+
+
 def _record(item: dict[str, Any]) -> Record:
+    """The item as read. A malformed token part (wrong types, bad token, absurd expiry) is treated
+    as no token, never as an error: the cache can be corrupted, the call must still succeed."""
+    version = _plain(item, "version")
+    version = version if isinstance(version, int) and not isinstance(version, bool) and version >= 0 else 0
     token = None
-    if "access_token" in item and "expires_at" in item:
-        token = Token(
-            access_token=item["access_token"]["S"],
-            token_type=item.get("token_type", {}).get("S", "bearer"),
-            expires_at=float(item["expires_at"]["N"]),
-            lifetime=float(item.get("lifetime", {}).get("N", 0)) or 86400.0,
-            version=int(item.get("version", {}).get("N", 0)),
-            api_url=item.get("api_url", {}).get("S"),
-        )
+    if "access_token" in item:
+        fields = {
+            name: _plain(item, name) for name in ("access_token", "token_type", "expires_at", "lifetime", "api_url")
+        }
+        fields["version"] = version
+        if fields["token_type"] is None:
+            fields["token_type"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+        try:
+            token = Token.from_dict(fields)
+        except TokenFormatError as exc:
+            log.warning("shared token item ignored: %s", exc)
+    owner = _plain(item, "owner")
+    lease_until = _plain(item, "lease_until")
     return Record(
-        version=int(item.get("version", {}).get("N", 0)),
+        version=version,
         token=token,
-        owner=item.get("owner", {}).get("S"),
-        lease_until=float(item.get("lease_until", {}).get("N", 0)),
+        owner=owner if isinstance(owner, str) else None,
+        lease_until=float(lease_until) if isinstance(lease_until, (int, float)) else 0.0,
     )

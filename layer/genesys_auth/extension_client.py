@@ -32,7 +32,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .sources import TokenSource
-from .tokens import Token
+from .tokens import Token, TokenFormatError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ CONNECT_TIMEOUT = 0.25
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105 - a header name, not a value
 #: Header telling the extension how many milliseconds the caller will wait.
 TIMEOUT_HEADER = "X-Genesys-Timeout-Ms"
+#: A token answer is well under 1 KiB.
+MAX_ANSWER_BYTES = 64 * 1024
 
 _ERRORS: dict[str, type[GenesysAuthError]] = {
     cls.kind: cls for cls in (AuthenticationError, ConfigurationError, RateLimitedError, SecretError, UnavailableError)
@@ -82,14 +84,14 @@ class ExtensionSource:
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
         if self.available:
             try:
                 body = self._call("GET", "/token", deadline)
                 return _token(body)
             except _ExtensionDown as exc:
                 self._mark_down(str(exc))
-        return self.fallback.fetch(current, deadline, mandatory=mandatory)
+        return self.fallback.fetch(current, deadline)
 
     def invalidate(self, token_hash: str) -> None:
         """Tell the extension, which forgets the token (here and in its shared tier) and refreshes
@@ -116,14 +118,18 @@ class ExtensionSource:
         except requests.RequestException as exc:
             raise _ExtensionDown(type(exc).__name__) from None
         try:
+            if len(response.content) > MAX_ANSWER_BYTES:
+                raise ValueError("too large")
             data = response.json()
-        except ValueError:
-            raise _ExtensionDown(f"HTTP {response.status_code} without JSON") from None
+        except (ValueError, RecursionError, requests.RequestException):
+            raise _ExtensionDown(f"HTTP {response.status_code} without a readable JSON body") from None
         if response.status_code == 200 and isinstance(data, dict):
             return data
         kind = data.get("error") if isinstance(data, dict) else None
         if response.status_code >= 500 and isinstance(kind, str) and kind in _ERRORS:
-            raise _ERRORS[kind](f"genesys-token extension: {data.get('message', kind)}")
+            message = data.get("message")
+            text = message[:300] if isinstance(message, str) else kind
+            raise _ERRORS[kind](f"genesys-token extension: {text}")
         raise _ExtensionDown(f"HTTP {response.status_code}")
 
     def _mark_down(self, reason: str) -> None:
@@ -143,16 +149,9 @@ class ExtensionSource:
 
 def _token(body: dict[str, Any]) -> Token:
     try:
-        token = Token(
-            access_token=str(body["access_token"]),
-            token_type=str(body.get("token_type", "bearer")),
-            expires_at=float(body["expires_at"]),
-            lifetime=float(body["lifetime"]),
-            version=int(body.get("version", 0)),
-            api_url=body.get("api_url") or None,
-        )
-    except (KeyError, TypeError, ValueError):
-        raise _ExtensionDown("malformed token answer") from None
+        token = Token.from_dict(body)
+    except TokenFormatError as exc:
+        raise _ExtensionDown(f"malformed token answer ({exc})") from None
     if token.remaining() <= 0:
         raise _ExtensionDown("expired token answer")
     return token

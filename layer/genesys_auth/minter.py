@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import requests
@@ -18,7 +18,7 @@ import requests
 from .config import Settings
 from .credentials import CURRENT, PENDING, PREVIOUS, Credentials, SecretsManagerCredentials
 from .deadline import Deadline
-from .errors import AuthenticationError
+from .errors import AuthenticationError, SecretError
 from .metrics import Metrics
 from .oauth import request_token
 from .regions import Endpoints
@@ -60,7 +60,7 @@ class Minter:
         return self._endpoints
 
     def mint(self, deadline: Deadline) -> Token:
-        creds = self.secrets.current()
+        creds = self.secrets.current(deadline)
         try:
             return self._mint_with(creds, deadline)
         except AuthenticationError as exc:
@@ -70,7 +70,10 @@ class Minter:
 
     def _mint_with(self, creds: Credentials, deadline: Deadline) -> Token:
         endpoints = self.endpoints(creds)
-        token = replace(request_token(self.session, endpoints.token_url, creds, deadline), api_url=endpoints.api_url)
+        token = replace(
+            request_token(self.session, endpoints.token_url, creds, deadline, self.settings.retry),
+            api_url=endpoints.api_url,
+        )
         with self._lock:
             self.mints += 1
             self._client_id = creds.client_id
@@ -84,18 +87,28 @@ class Minter:
         )
         return token
 
-    def _candidates(self) -> Iterator[Credentials | None]:
+    def _candidates(self, deadline: Deadline) -> Iterator[Callable[[], Credentials | None]]:
         """Fresh AWSCURRENT first, then the other stages: each read only if the one before failed."""
-        yield self.secrets.current(force=True)
+        yield lambda: self.secrets.current(deadline, force=True)
         for stage in (PENDING, PREVIOUS):
-            yield self.secrets.staged(stage)
+            yield lambda stage=stage: self.secrets.staged(stage, deadline)  # type: ignore[misc]
 
     def _recover(self, failed: Credentials, first: AuthenticationError, deadline: Deadline) -> Token:
         tried = {(failed.client_id, failed.client_secret)}
+        current = failed
         log.warning("invalid_client for client %s: re-reading the secret and its staged versions", failed.client_id)
-        for creds in self._candidates():
+        for read in self._candidates(deadline):
+            try:
+                creds = read()
+            except SecretError as exc:
+                # A malformed or unreadable fallback version is worth a log line, not the headline:
+                # the user needs to hear that the *current* credentials were refused.
+                log.warning("skipping a version of the credentials secret while recovering: %s", exc)
+                continue
             if creds is None or (creds.client_id, creds.client_secret) in tried:
                 continue
+            if creds.stage == CURRENT:
+                current = creds
             tried.add((creds.client_id, creds.client_secret))
             try:
                 token = self._mint_with(creds, deadline)
@@ -108,8 +121,9 @@ class Minter:
                 log.warning("minted with the %s version of the secret; AWSCURRENT is rejected", creds.stage)
             return token
         self.metrics.count("AuthenticationFailed")
+        version = f" version {current.version_id}" if current.version_id else ""
         raise AuthenticationError(
-            f"{first}. Tried {len(tried)} credential version(s) of the secret; update the secret "
-            "with the client's current secret",
+            f"{first} (client {current.client_id}, AWSCURRENT{version} of the secret). Tried "
+            f"{len(tried)} credential version(s) of the secret; update the secret with the client's current secret",
             error=first.error,
         ) from None

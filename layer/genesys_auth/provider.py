@@ -16,13 +16,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .deadline import DEFAULT_MAX_WAIT_SECONDS, Deadline, DeadlineLike
+from .deadline import DEFAULT_MAX_WAIT_SECONDS, Deadline, DeadlineLike, bound
 from .errors import GenesysAuthError, UnavailableError
 from .fingerprint import token_hash
 from .metrics import Metrics
 from .sources import TokenSource
 from .tokens import FreshnessPolicy, Token, TokenState
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +54,22 @@ class TokenProvider:
         self._fresh_until = 0.0
         self._refresh_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        #: The stack this provider tops, when built by ``stack.build_stack`` (minter, secrets).
+        self.stack: Stack | None = None
 
     @property
     def current(self) -> Token | None:
         return self._token
+
+    def token_now(self) -> Token | None:
+        """The memory copy if it is usable without waiting (FRESH or STALE), else None.
+
+        For callers that refresh on their own schedule (the extension serves this and refreshes
+        after INVOKE): it never does I/O and never blocks."""
+        token = self._token
+        if token is not None and self.policy.state(token, self._clock()) in (TokenState.FRESH, TokenState.STALE):
+            return token
+        return None
 
     def token(self, deadline: DeadlineLike | None = None) -> Token:
         token = self._token
@@ -99,7 +115,8 @@ class TokenProvider:
         if current is not None and (state is TokenState.FRESH or (mandatory and state is TokenState.STALE)):
             return current
         try:
-            new = self.source.fetch(current, deadline, mandatory=state in (TokenState.EXPIRING, TokenState.INVALID))
+            with bound(deadline):  # every call below (AWS, HTTP) reads the same deadline
+                new = self.source.fetch(current, deadline)
         except GenesysAuthError as exc:
             if current is None or state is TokenState.INVALID:
                 raise
@@ -113,10 +130,8 @@ class TokenProvider:
             )
             self._postpone(current)
             return current
-        if new is None:
-            if current is None or state is TokenState.INVALID:
-                raise UnavailableError(f"token source {self.source.name} returned no token")
-            self._postpone(current)
+        if new is current:
+            self._postpone(current)  # kept (another worker is refreshing): look again shortly
             return current
         self._install(new)
         return new

@@ -1,23 +1,28 @@
-"""urllib3's ``Retry``, bounded by the invocation deadline and with full-jitter backoff.
+"""urllib3's ``Retry`` driven by the library's :class:`RetryPolicy` and bounded by the deadline.
 
-Platform API rules:
+Platform API rules (the policy's ``statuses``):
 * 429 (Genesys always sends Retry-After since 2021) is retried for every method: the request was
   not processed, so even a POST is safe to send again.
 * 502/503/504 and read errors are retried for idempotent methods only (urllib3's default set).
-* A wait that would end past the deadline is not taken: the last response is returned and the
-  client turns it into a classified error.
+* The wait is decided once, in :meth:`increment`: the deadline checks that exact wait, and
+  :meth:`sleep` sleeps it. A wait that would end past the deadline (or a Retry-After longer than
+  the policy's ``retry_after_max``) is not taken: the last response is handed back and the client
+  turns it into a classified error.
+* ``Retry-After`` values urllib3 would reject (``abc``, ``-5``, ``1.5``) are read leniently
+  (junk = absent) instead of raising from inside the connection pool.
 """
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from .backoff import full_jitter
 from .deadline import Deadline
+from .retry_policy import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from typing import Self
@@ -25,35 +30,34 @@ if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_RETRIES = 5
-MAX_BACKOFF = 8.0
-
 
 class DeadlineRetry(Retry):
     """A ``Retry`` that never sleeps past the deadline bound by ``genesys_auth.deadline.bound``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("total", MAX_RETRIES)
-        kwargs.setdefault("status_forcelist", RETRY_STATUSES)
+    def __init__(
+        self, *args: Any, policy: RetryPolicy = DEFAULT_POLICY, planned_wait: float = 0.0, **kwargs: Any
+    ) -> None:
+        self.policy = policy
+        self.planned_wait = planned_wait
+        kwargs.setdefault("total", policy.attempts - 1)
+        kwargs.setdefault("status_forcelist", policy.statuses)
         kwargs.setdefault("respect_retry_after_header", True)
         kwargs.setdefault("raise_on_status", False)
         kwargs.setdefault("raise_on_redirect", False)
-        kwargs.setdefault("backoff_factor", 0.2)
         super().__init__(*args, **kwargs)
 
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("policy", self.policy)
+        kw.setdefault("planned_wait", self.planned_wait)
+        return super().new(**kw)
+
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if status_code == 429 and self.total is not None and self.total > 0:
-            return True
-        return super().is_retry(method, status_code, has_retry_after)
+        if not self.total or self.total <= 0:
+            return False
+        return self.policy.retries_status(method, status_code)
 
-    def get_backoff_time(self) -> float:
-        attempts = len(self.history)
-        return 0.0 if attempts <= 1 else full_jitter(attempts - 1, base=self.backoff_factor, cap=MAX_BACKOFF)
-
-    def _longest_backoff(self) -> float:
-        attempts = len(self.history)
-        return 0.0 if attempts <= 1 else min(MAX_BACKOFF, self.backoff_factor * 2 ** (attempts - 1))
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"))
 
     def increment(
         self,
@@ -65,11 +69,17 @@ class DeadlineRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         new = super().increment(method, url, response, error, _pool, _stacktrace)
-        wait = new.get_retry_after(response) if response is not None else None
-        if wait is None:
-            wait = new._longest_backoff()
+        retry_after = self.get_retry_after(response) if response is not None else None
+        if retry_after is not None and retry_after > self.policy.retry_after_max:
+            raise MaxRetryError(_pool, url or "", error)  # type: ignore[arg-type]  # urllib3 passes None itself
+        wait = self.policy.wait(len(new.history) - 1, retry_after)
         if not Deadline.of(None).allows(wait):
             # Treated by urlopen as "exhausted": with raise_on_status=False it hands back the
             # last response (a 429 or 5xx) instead of sleeping past the invocation's end.
-            raise MaxRetryError(_pool, url or "", error)  # type: ignore[arg-type]  # urllib3 passes None itself
-        return new
+            raise MaxRetryError(_pool, url or "", error)  # type: ignore[arg-type]
+        return new.new(planned_wait=wait)
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Sleep exactly the wait :meth:`increment` checked against the deadline."""
+        if self.planned_wait > 0:
+            time.sleep(self.planned_wait)

@@ -24,12 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .backoff import full_jitter
 from .deadline import Deadline
 from .dynamodb import DynamoTokenStore, Lease, LeaseTaken, Record, StoreUnavailable
 from .errors import UnavailableError
 from .metrics import Metrics
 from .minter import Minter
+from .retry_policy import RetryPolicy
 from .tokens import FreshnessPolicy, Token, TokenState, with_version
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,8 @@ log = logging.getLogger(__name__)
 #: costs the fleet seconds, not the rest of an invocation (Powertools' idempotency lock).
 LEASE_MIN_SECONDS = 3.0
 LEASE_MAX_SECONDS = 15.0
-#: Polling of waiters: first wait, growth cap.
-POLL_BASE = 0.05
-POLL_CAP = 0.5
+#: Polling of waiters (a wait for another container, not a retry): jittered, 50 ms growing to 0.5 s.
+POLL = RetryPolicy(base=0.05, cap=0.5, floor=0.05)
 #: After the table fails, mint directly for this long before trying it again.
 DEGRADED_SECONDS = 60.0
 
@@ -69,11 +68,11 @@ class SharedSource:
 
     # -- TokenSource ------------------------------------------------------------------------------
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
         if self._clock() < self._degraded_until:
             return self.minter.mint(deadline)
         try:
-            return self._fetch_shared(current, deadline, mandatory=mandatory)
+            return self._fetch_shared(current, deadline)
         except StoreUnavailable as exc:
             self._degrade(exc)
             return self.minter.mint(deadline)
@@ -89,7 +88,7 @@ class SharedSource:
 
     # -- the algorithm ----------------------------------------------------------------------------
 
-    def _fetch_shared(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def _fetch_shared(self, current: Token | None, deadline: Deadline) -> Token:
         record = self.store.load()
         polls = 0
         while True:
@@ -155,7 +154,7 @@ class SharedSource:
         return min(LEASE_MAX_SECONDS, max(LEASE_MIN_SECONDS, deadline.remaining()))
 
     def _poll_wait(self, polls: int, record: Record | None) -> float:
-        wait = POLL_BASE + full_jitter(polls, base=POLL_BASE, cap=POLL_CAP)
+        wait = POLL.backoff(polls)
         if record is not None and record.owner is not None:
             # Wake up right after a dead holder's lease lapses rather than a poll later.
             until_lapse = record.lease_until - self._clock() + 0.01

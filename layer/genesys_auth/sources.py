@@ -1,8 +1,11 @@
 """Where a process gets a new token when its memory copy is not fresh.
 
-A source is the tier below memory. ``fetch`` is called by one thread at a time (the provider
-single-flights it) and returns a token, or None in the advisory window when another worker is
-already refreshing and the caller should keep its current, still valid token.
+A source is the tier below memory. ``fetch(current, deadline)`` is called by one thread at a time
+(the provider single-flights it) and returns the token to use from now on. That may be ``current``
+itself: in the advisory window, when another worker is already refreshing, a source hands back the
+caller's still valid token rather than wait (the provider then re-checks a little later). A source
+judges the urgency from ``current``'s own state; it raises a ``GenesysAuthError`` when it has no
+usable token to give.
 
 * :class:`MintSource`: mint directly (no shared cache configured, or the cache is degraded).
 * ``SharedSource`` (module ``shared``): the DynamoDB tier with its lease.
@@ -21,7 +24,7 @@ from .tokens import Token
 class TokenSource(Protocol):
     name: str
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None: ...
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token: ...
 
     def invalidate(self, token_hash: str) -> None: ...
 
@@ -34,7 +37,7 @@ class MintSource:
     def __init__(self, minter: Minter) -> None:
         self.minter = minter
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
         return self.minter.mint(deadline)
 
     def invalidate(self, token_hash: str) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,10 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 
-from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, GenesysEmulator
+from genesys_auth.fingerprint import fingerprint as fp
+from tests.harness.blackhole import BlackHole
+from tests.harness.genesys_emulator import ORG_ID, ORG_NAME, Canned, GenesysEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -563,3 +571,311 @@ def test_standalone_process() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
+
+
+# ---------------------------------------------------------------- configurable API rate limit
+def test_api_rate_window_is_configurable_and_sliding(monkeypatch: pytest.MonkeyPatch) -> None:
+    with GenesysEmulator(api_rate_limit=2, api_rate_window=1.0) as emu:
+        emu.add_client("a", "sec")
+        token = token_for(emu, "a", "sec")
+        path = "/api/v2/organizations/me"
+        first = api(emu, path, token)
+        assert first.headers["inin-ratelimit-reset"] == "1"
+        assert api(emu, path, token).status_code == 200
+        limited = api(emu, path, token)
+        assert_platform_error(limited, 429, "too.many.requests.retry.after")
+        assert limited.headers["Retry-After"] == "1"
+        assert (limited.headers["inin-ratelimit-count"], limited.headers["inin-ratelimit-allowed"]) == ("2", "2")
+        assert emu.api_rate_limited() == 1
+        # The window slides: once the accepted requests are older than 1 s their slots are free.
+        later = time.time() + 1.5
+        monkeypatch.setattr(time, "time", lambda: later)
+        again = api(emu, path, token)
+        assert (again.status_code, again.headers["inin-ratelimit-count"]) == (200, "1")
+
+
+def test_rate_limit_scope_client_shares_one_count_between_tokens() -> None:
+    with GenesysEmulator(api_rate_limit=3, rate_limit_scope="client") as emu:
+        emu.add_client("a", "sec")
+        emu.add_client("b", "sec")
+        first, second = token_for(emu, "a", "sec"), token_for(emu, "a", "sec")
+        path = "/api/v2/organizations/me"
+        counts = [api(emu, path, t).headers["inin-ratelimit-count"] for t in (first, second, first)]
+        assert counts == ["1", "2", "3"]  # a new token reports the client's count, not a fresh one
+        assert_platform_error(api(emu, path, second), 429, "too.many.requests.retry.after")
+        other_client = api(emu, path, token_for(emu, "b", "sec"))
+        assert (other_client.status_code, other_client.headers["inin-ratelimit-count"]) == (200, "1")
+        assert emu.api_rate_limited() == 1
+
+
+def test_set_api_rate_limit_at_runtime_and_over_the_control_plane(
+    emulator_local: GenesysEmulator,
+) -> None:
+    emulator_local.add_client("a", "sec")
+    one, two = token_for(emulator_local, "a", "sec"), token_for(emulator_local, "a", "sec")
+    path = "/api/v2/organizations/me"
+    emulator_local.set_api_rate_limit(1)
+    assert api(emulator_local, path, one).status_code == 200
+    assert api(emulator_local, path, one).status_code == 429
+    assert api(emulator_local, path, two).status_code == 200  # scope still "token"
+
+    emulator_local.set_api_rate_limit(5, scope="client")
+    # Both tokens' accepted requests count in the client's window (2 so far).
+    assert api(emulator_local, path, two).headers["inin-ratelimit-count"] == "3"
+    assert (emulator_local.api_rate_limit, emulator_local.rate_limit_scope) == (5, "client")
+    assert emulator_local.api_rate_window == 60.0
+
+    answer = control(emulator_local, "set_api_rate_limit", limit=20, window=5, scope="token")
+    assert answer.json() == {"ok": True, "op": "set_api_rate_limit", "limit": 20, "window": 5.0, "scope": "token"}
+    fresh = api(emulator_local, path, two)
+    assert fresh.headers["inin-ratelimit-allowed"] == "20"
+    assert 1 <= int(fresh.headers["inin-ratelimit-reset"]) <= 5
+    assert control(emulator_local, "set_api_rate_limit", limit=1, scope="org").status_code == 400
+    for bad in ({"limit": -1}, {"limit": 1, "window": 0}, {"limit": 1, "window": float("nan")}):
+        with pytest.raises(ValueError):
+            emulator_local.set_api_rate_limit(**bad)
+    with pytest.raises(ValueError):
+        GenesysEmulator(rate_limit_scope="per-org")
+
+
+def test_token_request_counts_by_fingerprint(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.add_client("b", "sec")
+    busy, idle = token_for(emulator_local, "a", "sec"), token_for(emulator_local, "a", "sec")
+    other = token_for(emulator_local, "b", "sec")
+    path = "/api/v2/organizations/me"
+    statuses = [api(emulator_local, path, busy).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # the 429 is not an accepted request
+    api(emulator_local, path, other)
+
+    assert emulator_local.token_request_counts("a") == {fp(busy): 3, fp(idle): 0}
+    assert emulator_local.token_request_counts() == {fp(busy): 3, fp(idle): 0, fp(other): 1}
+    emulator_local.reset_counters()
+    assert emulator_local.token_request_counts("b") == {fp(other): 1}  # lifetime figures
+    assert emulator_local.api_rate_limited() == 1
+    emulator_local.rate_limit_next(1, endpoint="api")
+    assert api(emulator_local, path, other).status_code == 429
+    assert emulator_local.api_rate_limited() == 1  # injected 429s are not the token's limit
+
+
+# ---------------------------------------------------------------- scripted (canned) answers
+def test_canned_send_writes_exactly_what_it_is_given(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.script_next(
+        "api",
+        Canned(307, {"Location": "http://elsewhere.test/api/v2/organizations/me"}),
+        Canned(429, {"Retry-After": "abc"}, body={"code": "too.many.requests"}),
+        Canned(200, body={"access_token": "bad\r\ntoken", "expires_in": float("nan")}),
+    )
+    token = token_for(emulator_local, "a", "sec")  # the token group is not scripted
+    redirect = api(emulator_local, "/api/v2/organizations/me", token, allow_redirects=False)
+    assert (redirect.status_code, redirect.headers["Location"]) == (
+        307,
+        "http://elsewhere.test/api/v2/organizations/me",
+    )
+    assert (redirect.headers["Content-Length"], redirect.content) == ("0", b"")
+    limited = api(emulator_local, "/api/v2/users", token)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "abc")
+    assert limited.headers["Content-Type"] == "application/json"
+    assert limited.json() == {"code": "too.many.requests"}
+    odd = api(emulator_local, "/api/v2/organizations/me", token)
+    assert odd.text == '{"access_token": "bad\\r\\ntoken", "expires_in": NaN}'
+    assert json.loads(odd.text)["access_token"] == "bad\r\ntoken"
+    assert api(emulator_local, "/api/v2/organizations/me", token).status_code == 200  # script used up
+
+    counts = emulator_local.counts()["api"]
+    assert counts["requests"] == 4
+    assert counts["status"] == {"307": 1, "429": 1, "200": 2}
+    assert counts["by_path"] == {"/api/v2/organizations/me": 3, "/api/v2/users": 1}
+    assert emulator_local.api_rate_limited() == 0
+
+
+def test_canned_token_answers_and_lying_headers(emulator_local: GenesysEmulator) -> None:
+    emulator_local.add_client("a", "sec")
+    emulator_local.script_next(
+        "token",
+        Canned(200, {"Content-Type": "application/json"}, body='{"access_token": "t", "expires_in": 1e400}'),
+        Canned(200, {"Content-Encoding": "gzip"}, body=b"not gzip at all"),
+        Canned(200, {"Content-Length": "100"}, body="short"),
+    )
+    huge = mint(emulator_local, "a", "sec")
+    assert huge.text == '{"access_token": "t", "expires_in": 1e400}'
+    with pytest.raises(requests.exceptions.ContentDecodingError):
+        mint(emulator_local, "a", "sec")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        mint(emulator_local, "a", "sec")  # announced 100 bytes, sent 5, closed
+    assert mint(emulator_local, "a", "sec").status_code == 200
+    counts = emulator_local.counts()["token"]
+    assert (counts["requests"], counts["mints"], counts["status"]) == (4, 1, {"200": 4})
+    assert counts["by_client"] == {"a": {"mints": 1, "requests": 4}}
+    assert len(emulator_local.token_request_times()) == 4
+
+
+def test_canned_reset_breaks_the_connection_mid_body(emulator_local: GenesysEmulator) -> None:
+    body = b'{"entities": [' + b"0," * 100 + b"0]}"
+    emulator_local.script_next("api", Canned(200, body=body, action="reset", partial_bytes=20))
+    with socket.create_connection((emulator_local.host, emulator_local.port), timeout=5) as conn:
+        conn.sendall(b"GET /api/v2/routing/queues HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                received += chunk
+    head, _, partial = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert partial == body[:20]
+
+    emulator_local.script_next("api", Canned(200, body=body, action="reset"))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="reset by peer"):
+        api(emulator_local, "/api/v2/routing/queues", None)
+
+
+def test_canned_drip_is_slow_in_total_but_quick_per_read(emulator_local: GenesysEmulator) -> None:
+    emulator_local.script_next("api", Canned(200, body=b"0123456789", action="drip", drip_bytes=2, drip_interval=0.1))
+    started = time.monotonic()
+    # A 1 s read timeout never fires: each 2-byte chunk arrives 0.1 s after the last.
+    response = requests.get(f"{emulator_local.url}/api/v2/organizations/me", timeout=(5, 1))
+    elapsed = time.monotonic() - started
+    assert (response.status_code, response.content) == (200, b"0123456789")
+    assert elapsed >= 0.5  # five chunks, each after a 0.1 s pause
+
+
+def test_canned_stall_holds_the_request_unanswered() -> None:
+    emu = GenesysEmulator().start()
+    emu.script_next("api", Canned(action="stall", stall_seconds=0.2), Canned(action="stall"))
+    try:
+        with pytest.raises(requests.exceptions.ConnectionError, match="without response"):
+            requests.get(f"{emu.url}/api/v2/organizations/me", timeout=5)  # closed after 0.2 s
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(f"{emu.url}/api/v2/organizations/me", timeout=0.3)
+        held = socket.create_connection((emu.host, emu.port), timeout=5)
+        emu.script_next("api", Canned(action="stall"))
+        held.sendall(b"GET /api/v2/organizations/me HTTP/1.1\r\nHost: emulator\r\n\r\n")
+        # Wait until the emulator has read the held request (the count is taken when it is read).
+        deadline = time.monotonic() + 5
+        while emu.counts()["api"]["requests"] < 3:
+            assert time.monotonic() < deadline, "the held request never arrived"
+            time.sleep(0.01)
+    finally:
+        started = time.monotonic()
+        emu.stop()
+    assert time.monotonic() - started < 5  # a stalled answer never keeps the emulator alive
+    assert held.recv(10) == b""  # stop() released the held connection, with no answer
+    held.close()
+    assert emu.counts()["api"]["status"] == {}  # a stall sends no status
+
+
+def test_script_next_over_the_control_plane(emulator_local: GenesysEmulator) -> None:
+    answers = [{"status": 302, "headers": {"Location": "http://127.0.0.1:9/"}}, {"status": 200, "body": {"x": 1}}]
+    queued = control(emulator_local, "script_next", endpoint="api", answers=answers)
+    assert queued.json() == {"ok": True, "op": "script_next", "queued": 2}
+    first = api(emulator_local, "/api/v2/anything", None, allow_redirects=False)
+    assert (first.status_code, first.headers["Location"]) == (302, "http://127.0.0.1:9/")
+    assert api(emulator_local, "/api/v2/anything", None).json() == {"x": 1}
+    bad = control(emulator_local, "script_next", endpoint="api", answers=[{"action": "explode"}])
+    assert bad.status_code == 400
+    assert control(emulator_local, "script_next", endpoint="login", answers=[]).status_code == 400
+    assert control(emulator_local, "script_next", answers=[]).status_code == 400
+    with pytest.raises(TypeError):
+        emulator_local.script_next("api", {"status": 200})  # type: ignore[arg-type]
+    emulator_local.script_next("api", Canned(500))
+    emulator_local.reset_faults()
+    assert api(emulator_local, "/api/v2/anything", None).status_code == 401  # script cleared
+
+
+# ---------------------------------------------------------------- request log
+def test_received_records_credentials_and_host_per_request(emulator_local: GenesysEmulator) -> None:
+    client = emulator_local.add_client("a", "sec")
+    token = token_for(emulator_local, "a", "sec")
+    emulator_local.script_next("api", Canned(302, {"Location": "/elsewhere"}))
+    api(emulator_local, "/api/v2/organizations/me?expand=x", token, allow_redirects=False)
+    requests.get(f"{emulator_local.url}/api/v2/tokens/me", headers={"Host": "api.other.test"}, timeout=5)
+    requests.get(f"{emulator_local.url}/__emulator/counts", timeout=5)  # the control plane is not recorded
+
+    basic = "Basic " + base64.b64encode(b"a:sec").decode()
+    host = f"127.0.0.1:{emulator_local.port}"
+    assert emulator_local.received("token") == [
+        {
+            "endpoint": "token",
+            "method": "POST",
+            "path": "/oauth/token",
+            "query": "",
+            "authorization": basic,
+            "host": host,
+        }
+    ]
+    assert emulator_local.received("api") == [
+        {
+            "endpoint": "api",
+            "method": "GET",
+            "path": "/api/v2/organizations/me",
+            "query": "expand=x",
+            "authorization": f"Bearer {token}",
+            "host": host,
+        },
+        {
+            "endpoint": "api",
+            "method": "GET",
+            "path": "/api/v2/tokens/me",
+            "query": "",
+            "authorization": None,
+            "host": "api.other.test",
+        },
+    ]
+    assert [entry["endpoint"] for entry in emulator_local.received()] == ["token", "api", "api"]
+    assert {token, client.secret} <= set(emulator_local.sensitive_values())
+    emulator_local.reset_counters()
+    assert emulator_local.received() == []
+    with pytest.raises(ValueError):
+        emulator_local.received("control")
+
+
+# ---------------------------------------------------------------- black hole (silent AWS endpoint)
+def test_black_hole_accepts_and_never_answers() -> None:
+    with BlackHole() as hole:
+        assert hole.url == f"http://127.0.0.1:{hole.port}"
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(hole.url, data=b"{}", timeout=(5, 0.3))
+        assert time.monotonic() - started < 5  # connected at once; only the read timed out
+        assert hole.accepted == 1
+
+
+def test_black_hole_keeps_accepting_beyond_the_backlog() -> None:
+    with BlackHole(backlog=4) as hole:
+        clients = [socket.create_connection((hole.host, hole.port), timeout=5) for _ in range(64)]
+        try:
+            deadline = time.monotonic() + 10
+            while hole.accepted < 64:
+                assert time.monotonic() < deadline, f"only {hole.accepted} of 64 accepted"
+                time.sleep(0.01)
+            clients[0].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            clients[0].settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                clients[0].recv(1)  # held, never answered
+        finally:
+            hole.close()
+        # close() drops the held connections: each client sees EOF or a reset, not silence.
+        for client in clients:
+            client.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                assert client.recv(1) == b""
+            client.close()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(hole.url, timeout=2)  # nothing listens any more
+    hole.close()  # idempotent
+
+
+def test_black_hole_as_a_dynamodb_endpoint() -> None:
+    with BlackHole() as hole:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=hole.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=botocore.config.Config(connect_timeout=5, read_timeout=0.3, retries={"total_max_attempts": 1}),
+        )
+        with pytest.raises(botocore.exceptions.ReadTimeoutError):
+            client.describe_table(TableName="tokens")
+        assert hole.accepted == 1

@@ -27,7 +27,7 @@ class FakeFallback:
         self.fetches = 0
         self.invalidated: list[str] = []
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
         self.fetches += 1
         return Token("in-process-token-value", "bearer", time.time() + 3600, 3600)
 
@@ -101,7 +101,7 @@ def test_extension_wanted_follows_the_setting_and_lambda(monkeypatch: pytest.Mon
 def test_token_from_the_extension_carries_the_guard_header(server: Scripted) -> None:
     server.answer = (200, _token_body())
     source, fallback = _source(server.server_address[1])
-    token = source.fetch(None, Deadline.after(5), mandatory=True)
+    token = source.fetch(None, Deadline.after(5))
     assert token is not None and token.access_token == "from-the-extension"
     assert (token.version, token.api_url) == (3, "https://api.mypurecloud.ie")
     assert server.requests[0]["guard"] == SESSION
@@ -114,7 +114,7 @@ def test_dead_extension_costs_one_connect_per_down_window() -> None:
         port = sock.getsockname()[1]
     source, fallback = _source(port)
     for _ in range(3):
-        assert source.fetch(None, Deadline.after(5), mandatory=True) is not None
+        assert source.fetch(None, Deadline.after(5)) is not None
     assert fallback.fetches == 3
     assert source.failures == 1
     assert source.metrics.counts == {"ExtensionUnavailable": 1}
@@ -128,7 +128,7 @@ def test_dead_extension_costs_one_connect_per_down_window() -> None:
 def test_unusable_answers_fall_back_in_process(server: Scripted, answer: tuple[int, bytes]) -> None:
     server.answer = answer
     source, fallback = _source(server.server_address[1])
-    token = source.fetch(None, Deadline.after(5), mandatory=True)
+    token = source.fetch(None, Deadline.after(5))
     assert token is not None and token.access_token == "in-process-token-value"
     assert fallback.fetches == 1 and source.failures == 1
 
@@ -137,7 +137,7 @@ def test_reported_genesys_errors_are_raised_not_redone_in_process(server: Script
     server.answer = (503, json.dumps({"error": "unavailable", "message": "Genesys answered 503"}).encode())
     source, fallback = _source(server.server_address[1])
     with pytest.raises(UnavailableError, match="Genesys answered 503"):
-        source.fetch(None, Deadline.after(5), mandatory=True)
+        source.fetch(None, Deadline.after(5))
     assert fallback.fetches == 0 and source.failures == 0
 
 

@@ -32,7 +32,7 @@ class ScriptedSource:
         self.decline = False
         self._lock = threading.Lock()
 
-    def fetch(self, current: Token | None, deadline: Deadline, *, mandatory: bool) -> Token | None:
+    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
         with self._lock:
             self.fetches += 1
             n = self.fetches
@@ -41,8 +41,8 @@ class ScriptedSource:
             self.gate.wait(5)
         if self.fail is not None:
             raise self.fail
-        if self.decline and not mandatory:
-            return None
+        if self.decline and current is not None:
+            return current  # as a real source in the advisory window: someone else refreshes
         return Token(f"token-number-{n:04d}-padding", "bearer", time.time() + self.left, self.lifetime)
 
     def invalidate(self, token_hash: str) -> None:
