@@ -123,12 +123,12 @@ class ManagedHttpClient(AbstractHttpClient):  # type: ignore[misc]  # the SDK is
         path = urlsplit(url).path or url
         kwargs = _encode(method, options)
         try:
-            response = _send(self.client, method, url, **kwargs)
+            response = self.client.send(method, url, **kwargs)
         except UnavailableError as err:
             # No answer at all. The SDK's own client reports a TLS failure as status 0 too.
             raise ApiException(status=0, reason=str(err)) from err
         try:
-            _check(self.client, method, path, response)
+            self.client.check(method, path, response)
         except GenesysAuthError as err:
             raise ApiException(http_resp=_SdkResponse(response)) from err
         answer = _SdkResponse(response)
@@ -140,31 +140,6 @@ class ManagedHttpClient(AbstractHttpClient):  # type: ignore[misc]  # the SDK is
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.client!r})"
-
-
-def _send(client: Any, method: str, url: str, **kwargs: Any) -> Any:  # PROTOTYPE until the core contract lands
-    send = getattr(client, "send", None)
-    if send is not None:
-        return send(method, url, **kwargs)
-    import requests as _requests
-
-    from . import deadline as _dl
-
-    bound = Deadline.of(None, default=client.settings.max_wait)
-    with _dl.bound(bound):
-        token = client.provider.token(bound)
-        if url.startswith("/"):
-            url = client.api_url(token) + url
-        kwargs.setdefault("timeout", (bound.timeout(3.05), bound.timeout(30)))
-        try:
-            return client.session.request(method, url, auth=client.auth, **kwargs)
-        except (_requests.Timeout, _requests.ConnectionError) as exc:
-            raise UnavailableError(f"{method}: no answer ({type(exc).__name__})") from None
-
-
-def _check(client: Any, method: str, path: str, response: Any) -> Any:  # PROTOTYPE
-    check = getattr(client, "check", None) or client._check
-    return check(method, path, response)
 
 
 def _encode(method: str, options: Any) -> dict[str, Any]:
