@@ -11,12 +11,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import PureCloudPlatformClientV2
 import pytest
-from PureCloudPlatformClientV2 import ApiClient, Configuration, OAuthApi, RoutingApi, TokensApi
+from PureCloudPlatformClientV2 import ApiClient, Configuration, CreateQueueRequest, OAuthApi, RoutingApi, TokensApi
+from PureCloudPlatformClientV2.http_request_options import HttpRequestOptions
 from PureCloudPlatformClientV2.rest import ApiException
 
 from genesys_auth import (
@@ -28,6 +31,7 @@ from genesys_auth import (
     SecretError,
     UnavailableError,
 )
+from genesys_auth import sdk as sdk_module
 from genesys_auth.sdk import api_client
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table
@@ -402,6 +406,7 @@ started = time.perf_counter()
 import PureCloudPlatformClientV2
 from PureCloudPlatformClientV2 import RoutingApi, TokensApi, ApiClient, Queue
 from genesys_auth import GenesysClient
+from genesys_auth import sdk as sdk_module
 from genesys_auth.sdk import api_client
 api = api_client(GenesysClient.from_env())
 queues = RoutingApi(api).get_routing_queues(page_size=100)
@@ -431,6 +436,89 @@ print(json.dumps({
     assert result["has_models"] and result["in_dir"]
     assert result["configuration"] == "Configuration"
     assert result["modules"] < 1000  # the eager __init__ imports all ~6,650 models
+
+
+@pytest.fixture
+def echo() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An API origin that records each request and answers 200 with an empty JSON object."""
+    seen: list[dict[str, Any]] = []
+
+    class Echo(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": self.rfile.read(length) if length else b"",
+                }
+            )
+            payload = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_requests_are_sent_as_the_sdk_sends_them(app: App, echo: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = echo
+    client = app.client(api_url=url)
+    api = api_client(client)
+    api.set_default_header("Authorization", "Bearer not-this-one")  # never wins over the managed token
+    routing = RoutingApi(api)
+    routing.get_routing_queues(page_size=5, name="Sales EMEA*", id=["a", "b"])
+    body = CreateQueueRequest()
+    body.name, body.description = "Support", "tier 1"
+    queue = routing.post_routing_queues(body)
+    assert type(queue).__name__ == "Queue"
+    routing.delete_routing_queue("queue-1", force_delete=True)
+    get, post, delete = seen
+    token = client.token()
+    for request in seen:
+        assert request["headers"]["Authorization"] == f"Bearer {token}"
+        assert request["headers"]["purecloud-sdk"] == "269.0.0"
+    assert get["method"] == "GET" and get["body"] == b""
+    path, _, query = get["path"].partition("?")
+    assert path == "/api/v2/routing/queues"
+    assert parse_qs(query) == {"pageSize": ["5"], "name": ["Sales EMEA*"], "id": ["a,b"]}
+    assert post["method"] == "POST" and post["path"] == "/api/v2/routing/queues"
+    assert post["headers"]["Content-Type"] == "application/json"
+    assert json.loads(post["body"]) == {"name": "Support", "description": "tier 1"}
+    assert delete["method"] == "DELETE" and delete["path"] == "/api/v2/routing/queues/queue-1?forceDelete=true"
+
+
+def test_form_and_multipart_bodies_are_encoded_as_the_sdk_would() -> None:
+    form = HttpRequestOptions(
+        url="/x",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        post_params=[("grant_type", "client_credentials")],
+    )
+    assert sdk_module._encode("POST", form)["data"] == [("grant_type", "client_credentials")]
+    upload = HttpRequestOptions(
+        url="/x",
+        method="POST",
+        headers={"Content-Type": "multipart/form-data", "Authorization": "Bearer x"},
+        post_params=[("name", "a"), ("file", ("a.txt", b"hello", "text/plain"))],
+    )
+    kwargs = sdk_module._encode("POST", upload)
+    assert kwargs["headers"] == {}  # requests writes Content-Type with the boundary; no caller token
+    assert kwargs["data"] == [("name", "a")]
+    assert kwargs["files"] == [("file", ("a.txt", b"hello", "text/plain"))]
 
 
 def test_import_genesys_auth_does_not_import_the_sdk() -> None:
