@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def recording_init(self: GenesysAuthError, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        LEAKS.feed(f"{type(self).__name__}: {self} {self!r}")
+        LEAKS.feed(f"{type(self).__name__}: {self} {self!r} {self.args!r}")
 
     GenesysAuthError.__init__ = recording_init  # type: ignore[method-assign]
 

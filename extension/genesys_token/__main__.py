@@ -1,9 +1,12 @@
 """The ``genesys-token`` external extension: its lifecycle (started by ``extensions/genesys-token``).
 
-1. Build the client (``genesys_auth``, never using the extension itself) and bind the HTTP server
-   on 127.0.0.1 *before* registering: Lambda starts the runtime's init as soon as every extension
-   has registered, so function init code can already call us.
-2. ``register`` for INVOKE and SHUTDOWN.
+1. Bind the HTTP server on 127.0.0.1 and ``register`` for INVOKE and SHUTDOWN with nothing loaded
+   but the standard library: Lambda starts the function's init as soon as every extension has
+   registered, so registering early shortens the cold start, and function init code can call us
+   from its first line.
+2. Import ``genesys_auth`` and build the token machinery (never using the extension itself), in
+   parallel with the function's init. Requests that arrive before it is attached wait for it,
+   bounded by their ``X-Genesys-Timeout-Ms`` or ``GENESYS_MAX_WAIT_SECONDS``.
 3. Load or mint the token during INIT (the shared DynamoDB tier when ``GENESYS_TOKEN_TABLE`` is set).
 4. Loop on ``event/next``: after each INVOKE, refresh ahead if the token is in its advisory
    window *before* asking for the next event (nothing runs while the sandbox is frozen, and the
@@ -22,11 +25,15 @@ import sys
 import time
 from types import FrameType
 
-from genesys_auth import GenesysAuthError, Settings, build_provider
-from genesys_auth.deadline import Deadline
-
 from .lambda_api import ExtensionsApi, ExtensionsApiError
-from .server import TokenServer, TokenService
+from .server import TokenServer
+from .startup import StartupConfig
+
+TYPE_CHECKING = False  # typing stays unloaded before registering (mypy treats this as true)
+if TYPE_CHECKING:
+    from genesys_auth import Settings
+
+    from .service import TokenService
 
 log = logging.getLogger("genesys_token")
 
@@ -50,20 +57,13 @@ def main(argv: list[str]) -> int:
     api = ExtensionsApi(os.environ["AWS_LAMBDA_RUNTIME_API"], name)
 
     try:
-        settings = Settings.from_env()
-        service = TokenService(build_provider(settings, use_extension=False))
-        server = TokenServer(
-            settings.extension_port,
-            service,
-            os.environ.get("AWS_SESSION_TOKEN", ""),
-            max_wait=settings.max_wait,
-        )
-    except GenesysAuthError as exc:
-        return _fail_init(api, "ConfigurationError", str(exc))
+        startup = StartupConfig.from_env()
+        server = TokenServer(startup.port, os.environ.get("AWS_SESSION_TOKEN", ""), max_wait=startup.max_wait)
+    except ValueError as exc:
+        return _fail_init(api, "ConfigurationError", str(exc), registered=False)
     except OSError as exc:
-        return _fail_init(api, "PortUnavailable", f"cannot listen on 127.0.0.1: {exc.strerror}")
+        return _fail_init(api, "PortUnavailable", f"cannot listen on 127.0.0.1: {exc.strerror}", registered=False)
     server.start()
-    log.info("listening on 127.0.0.1:%d", server.server_address[1])
 
     try:
         api.register()
@@ -71,7 +71,29 @@ def main(argv: list[str]) -> int:
         log.error("register failed: %s", exc)
         server.stop()
         return 1
-    log.info("registered after %.0f ms", (time.monotonic() - started) * 1000)
+    log.info(
+        "listening on 127.0.0.1:%d, registered after %.0f ms",
+        server.server_address[1],
+        (time.monotonic() - started) * 1000,
+    )
+
+    try:
+        service, settings = _build_service()
+    except Exception as exc:
+        kind = getattr(exc, "kind", None)
+        if not isinstance(kind, str):  # not a classified GenesysAuthError (a broken layer): keep the trace
+            log.exception("building the token service failed")
+        reason = "ConfigurationError" if kind == "configuration" else "UnexpectedError"
+        message = str(exc) if isinstance(kind, str) else type(exc).__name__
+        server.fail(kind if isinstance(kind, str) else "internal", message)
+        code = _fail_init(api, reason, message, registered=True)
+        server.stop()
+        return code
+    server.attach(service, max_wait=settings.max_wait)
+    log.info("token service ready after %.0f ms", (time.monotonic() - started) * 1000)
+
+    from genesys_auth import GenesysAuthError
+    from genesys_auth.deadline import Deadline
 
     try:
         token = service.provider.token(Deadline.after(min(INIT_FETCH_SECONDS, settings.max_wait)))
@@ -96,7 +118,19 @@ def main(argv: list[str]) -> int:
         return 1
 
 
+def _build_service() -> tuple[TokenService, Settings]:
+    """The token machinery, imported only now: this is the one place that builds it."""
+    from genesys_auth import Settings, build_provider
+
+    from .service import TokenService
+
+    settings = Settings.from_env()
+    return TokenService(build_provider(settings, use_extension=False)), settings
+
+
 def _loop(api: ExtensionsApi, service: TokenService, server: TokenServer) -> int:
+    from genesys_auth.deadline import Deadline
+
     while True:
         event = api.next_event()
         kind = event.get("eventType")
@@ -114,10 +148,11 @@ def _loop(api: ExtensionsApi, service: TokenService, server: TokenServer) -> int
             service.refresh_ahead(deadline)
 
 
-def _fail_init(api: ExtensionsApi, reason: str, message: str) -> int:
+def _fail_init(api: ExtensionsApi, reason: str, message: str, *, registered: bool) -> int:
     log.error("init failed (%s): %s", reason, message)
     try:
-        api.register()  # Lambda takes error reports only from a registered extension
+        if not registered:
+            api.register()  # Lambda takes error reports only from a registered extension
         api.init_error(reason, message)
     except (ExtensionsApiError, OSError) as exc:
         log.error("could not report the init error: %s", exc)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-from dataclasses import dataclass
-from typing import Any
+
+# typing and dataclasses stay unloaded: this module is imported before the extension registers,
+# and they cost more than a hand-written __init__ (mypy treats TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 API_VERSION = "2020-01-01"
 
@@ -14,13 +18,13 @@ class ExtensionsApiError(RuntimeError):
     """Lambda refused a call (after which an extension should exit)."""
 
 
-@dataclass
 class ExtensionsApi:
     """``AWS_LAMBDA_RUNTIME_API`` is ``host:port``; ``name`` must be the bootstrap's file name."""
 
-    runtime_api: str
-    name: str
-    identifier: str | None = None
+    def __init__(self, runtime_api: str, name: str, identifier: str | None = None) -> None:
+        self.runtime_api = runtime_api
+        self.name = name
+        self.identifier = identifier
 
     def register(self, events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")) -> dict[str, Any]:
         status, headers, body = self._call(

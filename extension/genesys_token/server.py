@@ -1,90 +1,82 @@
-"""The extension's localhost HTTP API and the token logic behind it.
+"""The extension's localhost HTTP API.
 
-``GET /health``             -> {"ready": true, "token": "fresh|stale|expiring|invalid"}; no header needed
-``GET /token``              -> {"access_token", "token_type", "expires_at", "lifetime", "version",
-                               "fingerprint", "api_url"}
-``POST /token/invalidate``  {"token_hash": sha256 hex} or {"token": "..."} -> the fresh token
+``GET /health``             -> {"ready": true, "token": "starting|fresh|stale|expiring|invalid"}; no header
+``GET /token[?slot=n]``     -> {"access_token", "token_type", "expires_at", "lifetime", "version",
+                               "fingerprint", "api_url", "slot", "slots", "pool_mode", "opened"}
+``POST /token/invalidate``  {"token_hash": sha256 hex, "slot": n} or {"token": "..."} -> the fresh token
 
 Every path but ``/health`` needs ``X-Aws-Parameters-Secrets-Token: $AWS_SESSION_TOKEN`` (the
 SSRF guard of AWS's Parameters and Secrets extension): without it, 403 and an empty body.
 ``X-Genesys-Timeout-Ms`` bounds how long a request may wait for a refresh. Errors are
 ``{"error": kind, "message": ...}`` with 503 (unavailable, rate_limit) or 502 (the rest).
+
+This module imports the standard library only: the server is bound and the extension registered
+before ``genesys_auth`` is imported (:mod:`.service`). A request that arrives in between waits
+for the token service to be attached, bounded like any other wait.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.server
 import json
 import logging
 import socket
-import sys
 import threading
-from typing import Any
+import time
 
-from genesys_auth import GenesysAuthError, Token, TokenProvider, TokenState
-from genesys_auth.deadline import Deadline
-from genesys_auth.extension_client import TIMEOUT_HEADER, TOKEN_HEADER
-from genesys_auth.fingerprint import token_hash
+TYPE_CHECKING = False  # typing stays unloaded before registering (mypy treats this as true)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .service import TokenService
 
 log = logging.getLogger("genesys_token")
 
+#: The same names as ``genesys_auth.extension_client`` (a test checks), kept here so that the
+#: server needs nothing from the library until it serves a token.
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105 - a header name, not a value
+TIMEOUT_HEADER = "X-Genesys-Timeout-Ms"
+
 _RETRYABLE = {"unavailable", "rate_limit"}
-
-
-class TokenService:
-    """The extension's view of its token provider: serve without waiting, refresh ahead."""
-
-    def __init__(self, provider: TokenProvider) -> None:
-        self.provider = provider
-        self.policy = provider.policy
-
-    def state(self) -> TokenState:
-        return self.policy.state(self.provider.current)
-
-    def token(self, deadline: Deadline) -> Token:
-        """The current token while it is outside the mandatory window, else a refreshed one.
-
-        A request never triggers an advisory refresh: that runs after INVOKE (:meth:`refresh_ahead`),
-        so the caller does not wait for it."""
-        return self.provider.token_now() or self.provider.token(deadline)
-
-    def invalidate(self, digest: str, deadline: Deadline) -> Token:
-        """Forget the token with this hash if it is still current, then return a fresh one.
-
-        Concurrent invalidations of one token refresh once: the second finds a newer token (or the
-        refresh in flight) and the provider's single-flight hands it the same result."""
-        current = self.provider.current
-        if current is not None and hmac.compare_digest(current.hash, digest):
-            self.provider.invalidate(current.access_token)
-        return self.provider.token(deadline)
-
-    def refresh_ahead(self, deadline: Deadline) -> None:
-        """After an INVOKE event: refresh now if the token is in its advisory window (or worse)."""
-        if self.state() is TokenState.FRESH:
-            return
-        try:
-            token = self.provider.token(deadline)
-        except GenesysAuthError as exc:
-            log.warning("refresh after INVOKE failed (%s: %s)", exc.kind, exc)
-            return
-        log.debug("after INVOKE: token fp=%s is %s", token.fingerprint, self.state().value)
+_ENDPOINTS = {("GET", "/token"), ("POST", "/token/invalidate")}
 
 
 class TokenServer(http.server.ThreadingHTTPServer):
-    """Binds ``127.0.0.1:<port>`` in the constructor, so it can be ready before ``register``."""
+    """Binds ``127.0.0.1:<port>`` in the constructor, so it can be ready before ``register``;
+    serves tokens once :meth:`attach` has given it the token service."""
 
     daemon_threads = True
     block_on_close = False
-    #: socketserver's default backlog of 5 drops connections when a burst of callers arrives at once.
-    request_queue_size = 128
+    #: socketserver's default backlog of 5 (and even 128) drops SYNs when 200 callers arrive at once: 1 s retransmits.
+    request_queue_size = 1024
 
-    def __init__(self, port: int, service: TokenService, session_token: str, *, max_wait: float) -> None:
-        self.service = service
+    def __init__(self, port: int, session_token: str, *, max_wait: float) -> None:
         self.session_token = session_token
         self.max_wait = max_wait
+        self.service: TokenService | None = None
+        #: (kind, message) when the token service could not be built.
+        self.failure: tuple[str, str] | None = None
+        self._settled = threading.Event()
         super().__init__(("127.0.0.1", port), _Handler)
         self._thread: threading.Thread | None = None
+
+    def attach(self, service: TokenService, *, max_wait: float | None = None) -> None:
+        """Start serving tokens (and wake the requests waiting for it)."""
+        if max_wait is not None:
+            self.max_wait = max_wait
+        self.service = service
+        self._settled.set()
+
+    def fail(self, kind: str, message: str) -> None:
+        """The token service cannot be built: waiting and later requests get this error."""
+        self.failure = (kind, message)
+        self._settled.set()
+
+    def wait_for_service(self, seconds: float) -> TokenService | None:
+        self._settled.wait(max(0.0, seconds))
+        return self.service
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -98,6 +90,8 @@ class TokenServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-request is routine; never log a traceback with request data.
+        import sys
+
         exc = sys.exc_info()[1]
         log.info("connection ended while serving a request (%s)", type(exc).__name__ if exc else "unknown")
 
@@ -106,6 +100,8 @@ class TokenServer(http.server.ThreadingHTTPServer):
 MAX_BODY_BYTES = 4096
 #: Longest wait a caller may ask for (Lambda's own maximum timeout).
 MAX_TIMEOUT_MS = 900_000
+#: Highest pool slot a caller may name (``GENESYS_TOKEN_POOL_MAX`` caps it further).
+MAX_SLOT = 64
 
 
 class _BadRequest(Exception):
@@ -138,9 +134,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
-        service = self.server.service
         if path == "/health" and self.command == "GET":
-            self._send(200, {"ready": True, "token": service.state().value})
+            service = self.server.service
+            self._send(200, {"ready": True, "token": service.state().value if service is not None else "starting"})
             return
         # The guard comes first: nothing of an unauthenticated request is read or parsed.
         if not self._authorized():
@@ -149,41 +145,84 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         try:
             body = self._body()
-            deadline = self._deadline()
+            seconds = self._wait_seconds()
+            slot = self._slot()
         except _BadRequest as bad:
             self.close_connection = True
             self._send(bad.status, {"error": "bad_request", "message": bad.message})
             return
+        if (self.command, path) not in _ENDPOINTS:
+            self._send(404, {"error": "not_found", "message": f"{self.command} {path[:100]} is not an endpoint"})
+            return
+        invalidate = path == "/token/invalidate"
+        digest = _digest(body) if invalidate else None
+        if invalidate and digest is None:
+            self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
+            return
+        if invalidate:
+            slot = _body_slot(body)
+        started = time.monotonic()
+        service = self.server.wait_for_service(seconds)
+        if service is None:
+            self._send_unready(seconds)
+            return
+        if slot >= service.pool_max:
+            self._send(
+                400,
+                {"error": "bad_request", "message": f"slot must be below GENESYS_TOKEN_POOL_MAX ({service.pool_max})"},
+            )
+            return
+        # Loaded by the service module before it was attached: these are lookups, not imports.
+        from genesys_auth import GenesysAuthError
+        from genesys_auth.deadline import Deadline
+
+        deadline = Deadline.after(max(0.0, seconds - (time.monotonic() - started)))
         try:
-            if path == "/token" and self.command == "GET":
-                self._send_token(service.token(deadline))
-            elif path == "/token/invalidate" and self.command == "POST":
-                digest = _digest(body)
-                if digest is None:
-                    self._send(400, {"error": "bad_request", "message": 'send {"token_hash": "<sha256 hex>"}'})
-                    return
-                self._send_token(service.invalidate(digest, deadline))
-            else:
-                self._send(404, {"error": "not_found", "message": f"{self.command} {path[:100]} is not an endpoint"})
+            token = service.invalidate(digest, deadline, slot) if digest is not None else service.token(deadline, slot)
+            self._send(200, service.describe(token, slot))
         except GenesysAuthError as exc:
             self._send(503 if exc.kind in _RETRYABLE else 502, {"error": exc.kind, "message": str(exc)})
         except Exception as exc:
             log.error("unexpected %s serving %s", type(exc).__name__, path[:100])
             self._send(500, {"error": "internal", "message": type(exc).__name__})
 
+    def _send_unready(self, seconds: float) -> None:
+        if self.server.failure is not None:
+            kind, message = self.server.failure
+            self._send(503 if kind in _RETRYABLE else 502, {"error": kind, "message": message})
+            return
+        self._send(
+            503,
+            {
+                "error": "unavailable",
+                "message": f"genesys-token is still starting after the {seconds * 1000:.0f} ms this request "
+                "could wait; retry, or allow more time in X-Genesys-Timeout-Ms",
+            },
+        )
+
     def _authorized(self) -> bool:
         expected = self.server.session_token
         given = self.headers.get(TOKEN_HEADER, "")
         return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
-    def _deadline(self) -> Deadline:
+    def _wait_seconds(self) -> float:
         seconds = self.server.max_wait
         raw = self.headers.get(TIMEOUT_HEADER)
         if raw is not None:
             if not raw.strip().isdigit() or int(raw) > MAX_TIMEOUT_MS:
                 raise _BadRequest(400, f"{TIMEOUT_HEADER} must be whole milliseconds, 0 to {MAX_TIMEOUT_MS}")
             seconds = min(seconds, int(raw) / 1000.0)
-        return Deadline.after(seconds)
+        return seconds
+
+    def _slot(self) -> int:
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        for part in query.split("&"):
+            name, _, value = part.partition("=")
+            if name == "slot":
+                if not value.isdigit() or int(value) >= MAX_SLOT:
+                    raise _BadRequest(400, "slot must be a whole number below GENESYS_TOKEN_POOL_MAX")
+                return int(value)
+        return 0
 
     def _body(self) -> bytes:
         raw = self.headers.get("Content-Length")
@@ -197,9 +236,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length > MAX_BODY_BYTES:
             raise _BadRequest(413, f"request body over {MAX_BODY_BYTES} bytes")
         return self.rfile.read(length) if length > 0 else b""
-
-    def _send_token(self, token: Token) -> None:
-        self._send(200, token.to_dict())
 
     def _send(self, status: int, body: dict[str, Any] | None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
@@ -215,6 +251,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
+def _body_slot(body: bytes) -> int:
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        return 0
+    slot = data.get("slot") if isinstance(data, dict) else None
+    return slot if isinstance(slot, int) and not isinstance(slot, bool) and 0 <= slot < MAX_SLOT else 0
+
+
 def _digest(body: bytes) -> str | None:
     """The SHA-256 hex of the token to forget, from ``{"token_hash": ...}`` or ``{"token": ...}``."""
     try:
@@ -227,6 +272,7 @@ def _digest(body: bytes) -> str | None:
     if isinstance(value, str):
         value = value.lower()
         return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else None
-    if isinstance(data.get("token"), str):
-        return token_hash(data["token"])
+    if isinstance(data.get("token"), str) and data["token"]:
+        # SHA-256 hex, as genesys_auth.fingerprint.token_hash (a test checks they agree).
+        return hashlib.sha256(data["token"].encode()).hexdigest()
     return None

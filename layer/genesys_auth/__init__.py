@@ -6,6 +6,7 @@ or a metric emitted.
 
 from __future__ import annotations
 
+from . import layer_path as _layer_path  # noqa: F401 - first: puts the layer's requests etc. on sys.path
 from .auth import GenesysAuth
 from .client import GenesysClient
 from .config import Settings

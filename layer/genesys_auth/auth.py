@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase
 
-from .fingerprint import fingerprint
 from .tokens import Token
 
 log = logging.getLogger(__name__)
 
 _BEARER = "Bearer "
+#: How many times one call may move to another pool slot after a 429 that was its token's own limit.
+MAX_SLOT_HOPS = 4
 
 
 class TokenManager(Protocol):
@@ -52,7 +53,7 @@ class GenesysAuth(AuthBase):
                 position = body.tell()
             except OSError:
                 position = None
-        request.register_hook("response", _Replay(self, position, origin(request.url)))  # type: ignore[no-untyped-call]
+        request.register_hook("response", _Replay(self, position, origin(request.url), token))  # type: ignore[no-untyped-call]
         return request
 
     def __repr__(self) -> str:
@@ -85,46 +86,104 @@ def origin(url: str | None) -> tuple[str, str, int | None]:
 
 
 class _Replay:
-    """The response hook of one request; it fires at most once, and only for the origin the
-    token was attached for: a 401 from a host a redirect led to is returned, never answered with
-    a fresh token."""
+    """The response hook of one request. It feeds every answer's rate-limit headers to the token
+    pool, and re-sends the request at most once: after a 401 with a fresh token, or after a 429
+    that is the token's own limit with another slot's token (when the pool has one to give). It
+    only ever acts for the origin the token was attached for: a 401 from a host a redirect led to
+    is returned, never answered with a fresh token."""
 
-    def __init__(self, auth: GenesysAuth, body_position: int | None, sent_to: tuple[str, str, int | None]) -> None:
+    def __init__(
+        self,
+        auth: GenesysAuth,
+        body_position: int | None,
+        sent_to: tuple[str, str, int | None],
+        token: Token | None = None,
+        *,
+        replay: bool = True,
+        hops: int = 0,
+    ) -> None:
         self.auth = auth
         self.body_position = body_position
         self.sent_to = sent_to
+        self.token = token
+        self.replay = replay
+        self.hops = hops
 
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401:
-            return response
         sent = response.request
         if origin(sent.url) != self.sent_to:
-            log.warning("401 from another origin than the token was meant for: not replaying")
+            if response.status_code == 401:
+                log.warning("401 from another origin than the token was meant for: not replaying")
             return response
-        header = str(sent.headers.get("Authorization", ""))
-        failed = header[len(_BEARER) :] if header.startswith(_BEARER) else None
-        if failed:
-            self.auth.manager.invalidate(failed)
+        manager = self.auth.manager
+        observe = getattr(manager, "observe", None)
+        if self.token is not None and observe is not None:
+            observe(self.token, response.headers)
+        if (
+            response.status_code == 429
+            and self.token is not None
+            and self.hops < MAX_SLOT_HOPS
+            and _own_limit(response)
+        ):
+            can_move = getattr(manager, "can_move_from", None)
+            if can_move is None or not can_move(self.token):
+                return response
+            other = manager.token()
+            if other.hash == self.token.hash:
+                return response
+            return self._resend(response, other, "429 (this token's own limit)", kwargs, hops=self.hops + 1)
+        if not self.replay:
+            return response
+        if response.status_code == 401:
+            header = str(sent.headers.get("Authorization", ""))
+            failed = header[len(_BEARER) :] if header.startswith(_BEARER) else None
+            if failed:
+                manager.invalidate(failed)
+            if self.auth._on_replay is not None:
+                self.auth._on_replay()
+            return self._resend(response, manager.token(), "401", kwargs, hops=MAX_SLOT_HOPS)
+        return response
+
+    def _resend(
+        self, response: requests.Response, token: Token, why: str, kwargs: dict[str, Any], *, hops: int
+    ) -> requests.Response:
+        sent = response.request
         body = sent.body
         if body is not None and hasattr(body, "seek"):
             if self.body_position is None:
-                return response  # a stream we cannot rewind: hand the 401 back rather than send half a body
+                return response  # a stream we cannot rewind: hand the answer back rather than send half a body
             body.seek(self.body_position)
         response.content  # noqa: B018 - drain the body so the connection can be reused
         response.close()
         replay = sent.copy()
-        replay.hooks = {"response": []}  # the replay's own 401 is final
-        token = self.auth.manager.token()
+        # The replay reports its load; its own 401 is final, its own-limit 429 may move once more.
+        replay.hooks = {
+            "response": [_Replay(self.auth, self.body_position, self.sent_to, token, replay=False, hops=hops)]
+        }
         replay.headers["Authorization"] = _BEARER + token.access_token
         log.info(
-            "401 with token fp=%s: replaying %s once with token fp=%s",
-            fingerprint(failed) if failed else "-",
+            "%s with token fp=%s: replaying %s once with token fp=%s",
+            why,
+            self.token.fingerprint if self.token is not None else "-",
             replay.method,
             token.fingerprint,
         )
-        if self.auth._on_replay is not None:
-            self.auth._on_replay()
-        second = response.connection.send(replay, **kwargs)
+        # On the last hop, the replay's own 429 is waited out (Retry-After, within the deadline).
+        from .retry import POOL_CAN_MOVE
+
+        reset = POOL_CAN_MOVE.set(None) if hops >= MAX_SLOT_HOPS else POOL_CAN_MOVE.set(POOL_CAN_MOVE.get())
+        try:
+            second = response.connection.send(replay, **kwargs)
+        finally:
+            POOL_CAN_MOVE.reset(reset)
         second.history.append(response)
         second.request = replay
         return second
+
+
+def _own_limit(response: requests.Response) -> bool:
+    """True if a 429 says the token used has spent its own per-minute allowance."""
+    from .pool import load_of
+
+    load = load_of(response.headers)
+    return load is not None and load.exhausted

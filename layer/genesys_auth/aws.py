@@ -18,6 +18,7 @@ boto3 honours ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` and ``AWS_RE
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -54,13 +55,22 @@ _session_lock = threading.Lock()
 _session: Any = None
 
 
-class OutOfTime(Exception):
-    """The deadline leaves less than the smallest budget: no AWS call was started."""
+@functools.cache
+def _deadline_reached_class() -> type[Exception]:
+    from botocore.exceptions import BotoCoreError
 
-    def __init__(self, service: str, operation: str) -> None:
-        super().__init__(f"{service} {operation}: no time left before the deadline")
-        self.service = service
-        self.operation = operation
+    class DeadlineReached(BotoCoreError):  # type: ignore[misc]  # botocore is untyped
+        """The deadline leaves less than the smallest budget: no AWS call was started."""
+
+        fmt = "{service} {operation}: no time left before the deadline"
+
+    return DeadlineReached
+
+
+def deadline_reached(service: str, operation: str) -> Exception:
+    """A botocore error (so every ``except BotoCoreError`` handles it) saying no try was started."""
+    error: Exception = _deadline_reached_class()(service=service, operation=operation)  # type: ignore[call-arg]
+    return error
 
 
 def error_code(exc: BaseException) -> str:
@@ -149,12 +159,16 @@ class AwsService:
 
     def call(self, operation: str, deadline: Deadline, **kwargs: Any) -> Any:
         """``client.<operation>(**kwargs)`` within the deadline. Raises the last botocore error,
-        or :class:`OutOfTime` when the deadline leaves no room for a try."""
+        or :func:`deadline_reached` (a botocore error too) when the deadline leaves no room for a try."""
         tries = 0
+        if not self._clients and self._fixed is None:
+            # The first call imports boto3 and builds a client: pay for that before sizing the try,
+            # so the budget is cut from the time really left.
+            self.client(BUDGETS[-1] if self.budget(deadline) is None else self.budget(deadline) or BUDGETS[-1])
         while True:
             budget = self.budget(deadline)
             if budget is None:
-                raise OutOfTime(self.service, operation)
+                raise deadline_reached(self.service, operation)
             tries += 1
             try:
                 return getattr(self.client(budget), operation)(**kwargs)
@@ -167,7 +181,25 @@ class AwsService:
                 log.info("%s %s: %s, retry %d after %.2fs", self.service, operation, error_code(exc), tries, wait)
 
 
-def make_client(service: str) -> Any:
-    """A plain client with the largest budget per try and no botocore retries, for callers that
-    run their own deadline checks between calls (prefer :meth:`AwsService.call`)."""
-    return AwsService(service).client(BUDGETS[-1])
+class BoundClient:
+    """A boto3-like client whose every ``client.<operation>(**kwargs)`` is :meth:`AwsService.call`
+    with the deadline bound by the caller (``genesys_auth.deadline.bound``), for code written
+    against plain clients (the rotation function, the lease primitive)."""
+
+    def __init__(self, service: AwsService) -> None:
+        self.service = service
+
+    def __getattr__(self, operation: str) -> Callable[..., Any]:
+        if operation.startswith("_"):
+            raise AttributeError(operation)
+
+        def bound_call(**kwargs: Any) -> Any:
+            return self.service.call(operation, Deadline.of(None), **kwargs)
+
+        return bound_call
+
+
+def make_client(service: str, **options: Any) -> BoundClient:
+    """A deadline-bound client for ``service`` (see :class:`BoundClient`); ``options`` go to
+    :class:`AwsService` (``cap``, ``share``, ``policy``, ``retries``)."""
+    return BoundClient(AwsService(service, **options))

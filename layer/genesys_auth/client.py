@@ -26,6 +26,7 @@ from .auth import GenesysAuth, origin
 from .config import Settings
 from .deadline import Deadline, DeadlineLike
 from .errors import AuthenticationError, ConfigurationError, RateLimitedError, UnavailableError
+from .retry import POOL_CAN_MOVE
 from .retry_policy import parse_retry_after
 from .sources import TokenSource
 from .stack import build_stack, http_session
@@ -114,16 +115,13 @@ class GenesysClient:
             kwargs.setdefault("timeout", (bound.timeout(API_CONNECT_TIMEOUT), bound.timeout(API_READ_TIMEOUT)))
             kwargs.setdefault("allow_redirects", False)
             where = f"{method} {_path_of(url)}"
+            mover = POOL_CAN_MOVE.set(lambda: self.provider.can_move_from(token))
             try:
                 return self.session.request(method, target, auth=self.auth.with_token(token), **kwargs)
-            except requests.Timeout:
-                raise UnavailableError(f"{where}: Genesys Cloud did not answer in time") from None
-            except requests.ConnectionError as exc:
-                raise UnavailableError(f"{where}: cannot reach Genesys Cloud ({type(exc).__name__})") from None
             except requests.RequestException as exc:
-                raise UnavailableError(
-                    f"{where}: unreadable answer from Genesys Cloud ({type(exc).__name__})"
-                ) from None
+                raise UnavailableError(_transport_failure(where, exc, bound)) from None
+            finally:
+                POOL_CAN_MOVE.reset(mover)
 
     def check(self, method: str, path: str, response: requests.Response) -> requests.Response:
         """Turn what the library owns into classified errors: a 401 left after the replay

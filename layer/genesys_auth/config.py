@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .credentials import DEFAULT_SECRET_MAX_AGE
 from .deadline import DEFAULT_MAX_WAIT_SECONDS
 from .errors import ConfigurationError
+from .pool import DEFAULT_POOL_MAX, POOL_MAX_LIMIT
 from .regions import Endpoints, domain_for, endpoints_for
 from .retry_policy import DEFAULT_POLICY, RetryPolicy
 
@@ -30,6 +31,8 @@ class Settings:
     * ``max_wait``: cap on waits when no Lambda deadline is bound (``GENESYS_MAX_WAIT_SECONDS``, 30).
     * ``metrics``: emit CloudWatch EMF metrics (``GENESYS_METRICS``, off).
     * ``retry``: the one :class:`RetryPolicy` every retry loop reads (attempts, backoff, floor).
+    * ``token_kms_key``: KMS key the shared table's tokens are encrypted with (``GENESYS_TOKEN_KMS_KEY``).
+    * ``pool_max``: most tokens the pool may hold at once (``GENESYS_TOKEN_POOL_MAX``, 8; 1 = one token).
     """
 
     secret_id: str
@@ -44,6 +47,8 @@ class Settings:
     extension: str = "auto"
     extension_port: int = 2780
     retry: RetryPolicy = DEFAULT_POLICY
+    pool_max: int = DEFAULT_POOL_MAX
+    token_kms_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.secret_id or not self.secret_id.strip():
@@ -56,6 +61,8 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 check_base_url(value, f"GENESYS_{name.upper()}")
+        if not 1 <= self.pool_max <= POOL_MAX_LIMIT:
+            raise ConfigurationError(f"GENESYS_TOKEN_POOL_MAX must be a whole number from 1 to {POOL_MAX_LIMIT}")
         if self.extension not in ("auto", "on", "off"):
             raise ConfigurationError("GENESYS_TOKEN_EXTENSION must be one of auto, on, off")
 
@@ -74,6 +81,8 @@ class Settings:
             metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
             extension=(env_str(env, "GENESYS_TOKEN_EXTENSION") or "auto").lower(),
             extension_port=env_port(env, "GENESYS_TOKEN_EXTENSION_PORT", 2780),
+            token_kms_key=env_str(env, "GENESYS_TOKEN_KMS_KEY"),
+            pool_max=env_whole(env, "GENESYS_TOKEN_POOL_MAX", DEFAULT_POOL_MAX, maximum=POOL_MAX_LIMIT),
         )
 
     def endpoints(self, secret_region: str | None) -> Endpoints:
@@ -144,6 +153,15 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, maximum: fl
     if number > maximum:
         raise ConfigurationError(f"{name} must be at most {maximum:g}")
     return number
+
+
+def env_whole(env: Mapping[str, str], name: str, default: int, *, maximum: int) -> int:
+    value = env_str(env, name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise ConfigurationError(f"{name} must be a whole number from 1 to {maximum}")
+    return int(value)
 
 
 def env_port(env: Mapping[str, str], name: str, default: int) -> int:

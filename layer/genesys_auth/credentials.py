@@ -111,11 +111,11 @@ def classify_aws_error(exc: BaseException, *, action: str) -> Exception:
     """Map a failed Secrets Manager call to our kinds: missing/denied -> SecretError, the rest -> unavailable."""
     from botocore.exceptions import ClientError
 
-    from .aws import OutOfTime, error_code
+    from .aws import error_code
 
-    if isinstance(exc, OutOfTime):
-        return UnavailableError(f"{action}: no time left before the deadline")
     code = error_code(exc)
+    if code == "DeadlineReached":
+        return UnavailableError(f"{action}: no time left before the deadline")
     if isinstance(exc, ClientError):
         if code == "ResourceNotFoundException":
             return SecretError(f"{action}: the secret does not exist ({code}); check GENESYS_SECRET_ID")
@@ -188,8 +188,6 @@ class SecretsManagerCredentials:
     def _read(self, stage: str, deadline: Deadline) -> Credentials | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from .aws import OutOfTime
-
         where = "the credentials secret" if stage == CURRENT else f"the credentials secret ({stage})"
         try:
             answer = self._aws.call("get_secret_value", deadline, SecretId=self.secret_id, VersionStage=stage)
@@ -197,7 +195,7 @@ class SecretsManagerCredentials:
             if stage != CURRENT and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
             raise classify_aws_error(exc, action=f"reading {where}") from None
-        except (BotoCoreError, OutOfTime) as exc:
+        except BotoCoreError as exc:
             raise classify_aws_error(exc, action=f"reading {where}") from None
         text = answer.get("SecretString")
         creds = parse_secret(text if isinstance(text, str) else None, where=where)

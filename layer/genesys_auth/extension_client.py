@@ -31,6 +31,7 @@ from .errors import (
     UnavailableError,
 )
 from .metrics import Metrics
+from .pool import PoolState
 from .sources import TokenSource
 from .tokens import Token, TokenFormatError
 
@@ -68,9 +69,12 @@ class ExtensionSource:
 
     name = "extension"
 
-    def __init__(self, settings: Settings, fallback: TokenSource, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, fallback: TokenSource, metrics: Metrics, pool: PoolState | None = None
+    ) -> None:
         self.fallback = fallback
         self.metrics = metrics
+        self.pool = pool
         self.base_url = f"http://127.0.0.1:{settings.extension_port}"
         self.session = requests.Session()
         self.session.trust_env = False  # never send localhost calls through an HTTP proxy
@@ -84,30 +88,56 @@ class ExtensionSource:
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
-    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
+    def fetch(self, current: Token | None, deadline: Deadline, *, slot: int = 0) -> Token:
         if self.available:
             try:
-                body = self._call("GET", "/token", deadline)
-                return _token(body)
+                body = self._call("GET", f"/token?slot={slot}" if slot else "/token", deadline)
+                token = _token(body)
             except _ExtensionDown as exc:
                 self._mark_down(str(exc))
-        return self.fallback.fetch(current, deadline)
+            else:
+                self._learn(body, slot, token)
+                return token
+        return self.fallback.fetch(current, deadline, slot=slot)
 
-    def invalidate(self, token_hash: str) -> None:
+    def invalidate(self, token_hash: str, *, slot: int = 0) -> None:
         """Tell the extension, which forgets the token (here and in its shared tier) and refreshes
         once; while it is down, the fallback's tier is told instead."""
         if self.available:
             try:
-                self._call("POST", "/token/invalidate", Deadline.of(None, default=5.0), {"token_hash": token_hash})
+                self._call(
+                    "POST",
+                    "/token/invalidate",
+                    Deadline.of(None, default=5.0),
+                    {"token_hash": token_hash, "slot": slot},
+                )
                 return
             except _ExtensionDown as exc:
                 self._mark_down(str(exc))
             except GenesysAuthError as exc:
                 log.warning("genesys-token extension forgot the token but could not refresh (%s)", exc.kind)
                 return
-        self.fallback.invalidate(token_hash)
+        self.fallback.invalidate(token_hash, slot=slot)
 
-    def _call(self, method: str, path: str, deadline: Deadline, body: dict[str, str] | None = None) -> Any:
+    def note_per_client(self) -> None:
+        note = getattr(self.fallback, "note_per_client", None)
+        if note is not None:
+            note()
+
+    def _learn(self, body: dict[str, Any], slot: int, token: Token) -> None:
+        """The extension's answer carries the pool's shape: open slots, per-client counting, and
+        whether it minted this token for a slot it just opened."""
+        if self.pool is None:
+            return
+        slots = body.get("slots")
+        self.pool.learn(
+            slots=slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None,
+            per_client=body.get("pool_mode") == "per-client",
+        )
+        if body.get("opened") is True:
+            self.pool.opened(slot, token.hash)
+
+    def _call(self, method: str, path: str, deadline: Deadline, body: dict[str, Any] | None = None) -> Any:
         headers = {
             TOKEN_HEADER: os.environ.get("AWS_SESSION_TOKEN", ""),
             TIMEOUT_HEADER: str(int(deadline.remaining() * 1000)),

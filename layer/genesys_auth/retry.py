@@ -14,7 +14,9 @@ Platform API rules (the policy's ``statuses``):
 
 from __future__ import annotations
 
+import contextvars
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,12 @@ from urllib3.util.retry import Retry
 
 from .deadline import Deadline
 from .retry_policy import DEFAULT_POLICY, RetryPolicy, parse_retry_after
+
+#: Set by the client around one call: "can a 429 that is the token's own limit go out at once on
+#: another pool slot?" If so, that 429 is handed back (not waited out) and the auth hook replays it.
+POOL_CAN_MOVE: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "genesys_auth_pool_can_move", default=None
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -69,6 +77,10 @@ class DeadlineRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         new = super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None and response.status == 429 and _token_limit(response):
+            can_move = POOL_CAN_MOVE.get()
+            if can_move is not None and can_move():
+                raise MaxRetryError(_pool, url or "", error)  # type: ignore[arg-type]
         retry_after = self.get_retry_after(response) if response is not None else None
         if retry_after is not None and retry_after > self.policy.retry_after_max:
             raise MaxRetryError(_pool, url or "", error)  # type: ignore[arg-type]  # urllib3 passes None itself
@@ -83,3 +95,10 @@ class DeadlineRetry(Retry):
         """Sleep exactly the wait :meth:`increment` checked against the deadline."""
         if self.planned_wait > 0:
             time.sleep(self.planned_wait)
+
+
+def _token_limit(response: BaseHTTPResponse) -> bool:
+    from .pool import load_of
+
+    load = load_of(response.headers)
+    return load is not None and load.exhausted

@@ -25,10 +25,12 @@ import uuid
 from collections.abc import Callable
 
 from .deadline import Deadline
-from .dynamodb import DynamoTokenStore, Lease, LeaseTaken, Record, StoreUnavailable
+from .dynamodb import PER_CLIENT, DynamoTokenStore, Lease, LeaseTaken, Record, StoreUnavailable
 from .errors import UnavailableError
+from .lease import CLOCK_SLACK_SECONDS
 from .metrics import Metrics
 from .minter import Minter
+from .pool import PoolState
 from .retry_policy import RetryPolicy
 from .tokens import FreshnessPolicy, Token, TokenState, with_version
 
@@ -42,6 +44,8 @@ LEASE_MAX_SECONDS = 15.0
 POLL = RetryPolicy(base=0.05, cap=0.5, floor=0.05)
 #: After the table fails, mint directly for this long before trying it again.
 DEGRADED_SECONDS = 60.0
+#: Where waiters first look when the item has no record of how long a mint takes.
+EXPECTED_MINT_SECONDS = 0.4
 
 
 class SharedSource:
@@ -55,41 +59,92 @@ class SharedSource:
         policy: FreshnessPolicy,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        pool: PoolState | None = None,
     ) -> None:
         self.store = store
         self.minter = minter
         self.policy = policy
         self.metrics = metrics
+        self.pool = pool or PoolState(1)
         self._clock = clock
         self._degraded_until = 0.0
         self._warned = False
+        self._marked_per_client = False
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
 
     # -- TokenSource ------------------------------------------------------------------------------
 
-    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
+    def fetch(self, current: Token | None, deadline: Deadline, *, slot: int = 0) -> Token:
         if self._clock() < self._degraded_until:
-            return self.minter.mint(deadline)
+            return self._mint_direct(slot, deadline)
         try:
-            return self._fetch_shared(current, deadline)
+            self._share_per_client()
+            if slot >= self.pool.known:
+                slot = self._open(slot)
+            return self._fetch_shared(self.store.for_slot(slot), current, deadline)
         except StoreUnavailable as exc:
-            self._degrade(exc)
-            return self.minter.mint(deadline)
+            if exc.reason.endswith("DeadlineReached"):
+                # Not the table's fault: this call has no time left for it. Keep a still valid
+                # token (no mint past the pool's size), mint only when there is none, and do not
+                # give up on the table for the container's next calls.
+                if current is not None and current.remaining() > 0:
+                    return current
+                log.info("no time left for the shared table in this call; minting directly")
+            else:
+                self._degrade(exc)
+            return self._mint_direct(slot, deadline)
 
-    def invalidate(self, token_hash: str) -> None:
+    def invalidate(self, token_hash: str, *, slot: int = 0) -> None:
         if self._clock() < self._degraded_until:
             return
         try:
-            if self.store.invalidate(token_hash):
-                log.info("shared token fp=%s invalidated in the table", token_hash[:12])
+            if self.store.for_slot(slot).invalidate(token_hash):
+                log.info("shared token fp=%s invalidated in the table (slot %d)", token_hash[:12], slot)
         except StoreUnavailable as exc:
             self._degrade(exc)
 
+    # -- the pool ---------------------------------------------------------------------------------
+
+    def _open(self, slot: int) -> int:
+        """Open pool slots up to ``slot`` on slot 0's item; returns the slot to use (the highest
+        open one if the pool's maximum, another container's count or per-client counting says so)."""
+        before = self.pool.known
+        opened, per_client, by_us = self.store.open_slot(before, self.pool.maximum)
+        self.pool.learn(slots=opened, per_client=per_client)
+        if per_client:
+            return 0
+        if by_us:
+            self.metrics.count("PoolSlotOpened")
+        return min(slot, opened - 1)
+
+    def note_per_client(self) -> None:
+        """Tell every container at once (slot 0's item) that the pool must not grow."""
+        try:
+            self._share_per_client()
+        except StoreUnavailable as exc:
+            self._degrade(exc)
+
+    def _share_per_client(self) -> None:
+        if self.pool.per_client and not self._marked_per_client:
+            self._marked_per_client = True
+            self.store.mark_per_client()
+
+    def _learn(self, store: DynamoTokenStore, record: Record | None) -> None:
+        if store.slot == 0 and record is not None:
+            self.pool.learn(slots=record.slots, per_client=record.pool_mode == PER_CLIENT)
+
+    def _mint_direct(self, slot: int, deadline: Deadline) -> Token:
+        token = self.minter.mint(deadline)
+        if slot >= self.pool.known:
+            self.pool.opened(slot, token.hash)
+        return token
+
     # -- the algorithm ----------------------------------------------------------------------------
 
-    def _fetch_shared(self, current: Token | None, deadline: Deadline) -> Token:
-        record = self.store.load()
+    def _fetch_shared(self, store: DynamoTokenStore, current: Token | None, deadline: Deadline) -> Token:
+        record = store.load()
+        self._learn(store, record)
         polls = 0
         while True:
             best = _newest(current, record.token if record else None)
@@ -98,17 +153,22 @@ class SharedSource:
                 if best is not current:
                     self.metrics.count("SharedHit")
                 return best
-            try:
-                lease = self.store.acquire(self._new_owner(), record, self._lease_seconds(deadline))
-            except LeaseTaken as taken:
-                record = taken.record
-                fresh = record.token if record else None
-                if fresh is not None and self.policy.state(fresh, self._clock()) is TokenState.FRESH:
-                    continue  # somebody published while we looked: take it at the top
+            if record is not None and record.lease_held(self._clock()) and _lease_credible(record, self._clock()):
+                # Somebody is minting right now: trying the lease would only be refused.
                 if best is not None and state is TokenState.STALE:
-                    return best  # still valid: the advisory window never waits for a mint
+                    return best
             else:
-                return self._mint_and_publish(lease, deadline)
+                try:
+                    lease = store.acquire(self._new_owner(), record, self._lease_seconds(deadline))
+                except LeaseTaken as taken:
+                    record = taken.record
+                    fresh = record.token if record else None
+                    if fresh is not None and self.policy.state(fresh, self._clock()) is TokenState.FRESH:
+                        continue  # somebody published while we looked: take it at the top
+                    if best is not None and state is TokenState.STALE:
+                        return best  # still valid: the advisory window never waits for a mint
+                else:
+                    return self._mint_and_publish(store, lease, deadline)
             # No usable token: wait for the lease holder's token, or for its lease to lapse.
             wait = self._poll_wait(polls, record)
             polls += 1
@@ -119,19 +179,23 @@ class SharedSource:
                     "timed out waiting for another container to mint the Genesys token; "
                     "raise the function timeout or check the login host"
                 )
-            record = self.store.load()
+            record = store.load()
+            self._learn(store, record)
 
-    def _mint_and_publish(self, lease: Lease, deadline: Deadline) -> Token:
+    def _mint_and_publish(self, store: DynamoTokenStore, lease: Lease, deadline: Deadline) -> Token:
+        started = time.monotonic()
         try:
             token = self.minter.mint(deadline)
         except Exception:
             try:
-                self.store.release(lease)
+                store.release(lease)
             except StoreUnavailable:
                 pass  # the lease lapses on its own
             raise
+        if store.slot >= self.pool.known or (store.slot > 0 and lease.version == 0):
+            self.pool.opened(store.slot, token.hash)  # the first token of a new slot: the per-client check
         try:
-            version = self.store.publish(lease, token, self.minter.client_id)
+            version = store.publish(lease, token, self.minter.client_id, mint_seconds=time.monotonic() - started)
         except StoreUnavailable as exc:
             self._degrade(exc)
             return token
@@ -141,7 +205,7 @@ class SharedSource:
             self.metrics.count("LeaseLost")
             log.warning("lease lapsed during the mint; keeping token fp=%s locally, not publishing", token.fingerprint)
             return token
-        log.info("published token fp=%s as version %d", token.fingerprint, version)
+        log.info("published token fp=%s as version %d (slot %d)", token.fingerprint, version, store.slot)
         return with_version(token, version)
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -154,10 +218,17 @@ class SharedSource:
         return min(LEASE_MAX_SECONDS, max(LEASE_MIN_SECONDS, deadline.remaining()))
 
     def _poll_wait(self, polls: int, record: Record | None) -> float:
-        wait = POLL.backoff(polls)
+        """The first look comes when the holder's mint should be done (the last mint's duration,
+        kept in the item), later ones back off with jitter; never past a dead holder's lapse."""
+        if polls == 0:
+            expected = record.mint_seconds if record is not None and record.mint_seconds else EXPECTED_MINT_SECONDS
+            wait = expected + POLL.backoff(0)
+        else:
+            wait = POLL.backoff(polls)
         if record is not None and record.owner is not None:
             # Wake up right after a dead holder's lease lapses rather than a poll later.
-            until_lapse = record.lease_until - self._clock() + 0.01
+            lease_until = min(record.lease_until, self._clock() + LEASE_MAX_SECONDS)
+            until_lapse = lease_until - self._clock() + 0.01
             if 0 < until_lapse < wait:
                 wait = until_lapse
         return wait
@@ -174,6 +245,11 @@ class SharedSource:
                 exc.reason,
                 DEGRADED_SECONDS,
             )
+
+
+def _lease_credible(record: Record, now: float) -> bool:
+    """A lease that ends further away than any lease the library takes is corrupt: not waited for."""
+    return record.lease_until <= now + LEASE_MAX_SECONDS + CLOCK_SLACK_SECONDS
 
 
 def _newest(a: Token | None, b: Token | None) -> Token | None:

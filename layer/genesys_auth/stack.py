@@ -19,6 +19,7 @@ from .config import Settings
 from .credentials import SecretsManagerCredentials
 from .metrics import Metrics
 from .minter import Minter
+from .pool import PoolState
 from .provider import TokenProvider
 from .retry import DeadlineRetry
 from .retry_policy import RetryPolicy
@@ -73,9 +74,10 @@ def build_stack(
     secrets = SecretsManagerCredentials(settings.secret_id, max_age=settings.secret_max_age, policy=settings.retry)
     minter = Minter(settings, secrets, http_session(None), metrics)
     freshness = policy or FreshnessPolicy()
+    pool = PoolState(settings.pool_max)
     if source is None:
-        source = _default_source(settings, minter, freshness, metrics, use_extension=use_extension)
-    provider = TokenProvider(source, policy=freshness, metrics=metrics, max_wait=settings.max_wait)
+        source = _default_source(settings, minter, freshness, metrics, pool, use_extension=use_extension)
+    provider = TokenProvider(source, policy=freshness, metrics=metrics, max_wait=settings.max_wait, pool=pool)
     stack = Stack(settings=settings, metrics=metrics, secrets=secrets, minter=minter, provider=provider)
     provider.stack = stack
     return stack
@@ -87,18 +89,26 @@ def build_provider(settings: Settings, *, use_extension: bool = True) -> TokenPr
 
 
 def _default_source(
-    settings: Settings, minter: Minter, policy: FreshnessPolicy, metrics: Metrics, *, use_extension: bool
+    settings: Settings,
+    minter: Minter,
+    policy: FreshnessPolicy,
+    metrics: Metrics,
+    pool: PoolState,
+    *,
+    use_extension: bool,
 ) -> TokenSource:
-    source: TokenSource = MintSource(minter)
+    source: TokenSource = MintSource(minter, pool)
     if settings.token_table:
         from .dynamodb import DynamoTokenStore
+        from .sealing import Sealer
         from .shared import SharedSource
 
-        store = DynamoTokenStore(settings.token_table, settings.secret_id)
-        source = SharedSource(store, minter, policy=policy, metrics=metrics)
+        sealer = Sealer(settings.token_kms_key) if settings.token_kms_key else None
+        store = DynamoTokenStore(settings.token_table, settings.secret_id, sealer=sealer)
+        source = SharedSource(store, minter, policy=policy, metrics=metrics, pool=pool)
     if use_extension:
         from .extension_client import ExtensionSource, extension_wanted
 
         if extension_wanted(settings):
-            source = ExtensionSource(settings, fallback=source, metrics=metrics)
+            source = ExtensionSource(settings, fallback=source, metrics=metrics, pool=pool)
     return source

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["core", "storm", "extension", "sdk"]
+SECTIONS = ["core", "storm", "pool", "extension", "extension_burst", "coldstart", "sdk"]
 
 
 def main() -> int:

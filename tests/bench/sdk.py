@@ -50,24 +50,23 @@ def _build_layers() -> Any:
 
 
 def _lazy_view(eager: Path, lazy: Path, build_layers: Any, python: str) -> None:
-    """``eager`` (compiled) with the lazy __init__ files: symlinks for all else, no copy of 170 MB."""
+    """The ``eager`` layer (compiled) with the lazy __init__ files: symlinks for all else, no copy."""
+    (lazy / build_layers.SDK_LAYER).symlink_to(eager / build_layers.SDK_LAYER)
     packages = set(build_layers.LAZY_PACKAGES)
-    for entry in eager.iterdir():
-        if entry.name != "PureCloudPlatformClientV2":
-            (lazy / entry.name).symlink_to(entry)
     for package in sorted(packages):
-        (lazy / package / "__pycache__").mkdir(parents=True)
-        for entry in (eager / package).iterdir():
+        (lazy / "python" / package / "__pycache__").mkdir(parents=True)
+        for entry in (eager / "python" / package).iterdir():
             relative = f"{package}/{entry.name}"
             if entry.name in ("__init__.py", "__pycache__") or relative in packages:
                 continue
-            (lazy / relative).symlink_to(entry)
-        for cached in (eager / package / "__pycache__").iterdir():
+            (lazy / "python" / relative).symlink_to(entry)
+        for cached in (eager / "python" / package / "__pycache__").iterdir():
             if not cached.name.startswith("__init__."):
-                (lazy / package / "__pycache__" / cached.name).symlink_to(cached)
-        source = (eager / package / "__init__.py").read_text()
-        (lazy / package / "__init__.py").write_text(build_layers.lazy_init_source(source, package))
-    inits = [str(lazy / package / "__init__.py") for package in sorted(packages)]
+                (lazy / "python" / package / "__pycache__" / cached.name).symlink_to(cached)
+        # The eager build's own __init__, minus the sys.path lines it was given.
+        source = (eager / "python" / package / "__init__.py").read_text().replace(build_layers._SDK_LIB_PATH, "")
+        (lazy / "python" / package / "__init__.py").write_text(build_layers.lazy_init_source(source, package))
+    inits = [str(lazy / "python" / package / "__init__.py") for package in sorted(packages)]
     subprocess.run(
         [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", *inits],
         check=True,
@@ -106,12 +105,12 @@ def _du_mib(path: Path) -> float:
 
 def _import_rows() -> list[tuple[str, str]]:
     build_layers = _build_layers()
-    python = build_layers.lambda_python()
+    python, version = build_layers.target_python()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
         root = Path(tmp)
-        library = build_layers.build_library(root / "library") / "python"
-        eager = build_layers.build_sdk(root / "eager", python=python, lazy_init=False) / "python"
+        library = build_layers.build_library(root / "library", python=python) / "python"
+        eager = build_layers.build_sdk(root / "eager", python=python, lazy_init=False)
         lazy = root / "lazy"
         lazy.mkdir()
         _lazy_view(eager, lazy, build_layers, python)
@@ -125,12 +124,9 @@ def _import_rows() -> list[tuple[str, str]]:
                 f"{_du_mib(eager):.0f} MiB ({source_mib:.0f} MiB .py, {pyc_mib:.0f} MiB .pyc)",
             )
         )
-        base_s, base_rss, base_models = _cold_import(python, eager, library, bytecode=False, empty=empty)
-        pyc_s, pyc_rss, _ = _cold_import(python, eager, library, bytecode=True, empty=empty)
-        lazy_s, lazy_rss, lazy_models = _cold_import(python, lazy, library, bytecode=True, empty=empty)
-    version = subprocess.run(
-        [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+        base_s, base_rss, base_models = _cold_import(python, eager / "python", library, bytecode=False, empty=empty)
+        pyc_s, pyc_rss, _ = _cold_import(python, eager / "python", library, bytecode=True, empty=empty)
+        lazy_s, lazy_rss, lazy_models = _cold_import(python, lazy / "python", library, bytecode=True, empty=empty)
     rows.append(
         ("cold import (python " + version + ")", "import PureCloudPlatformClientV2 + RoutingApi + genesys_auth.sdk")
     )

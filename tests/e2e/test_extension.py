@@ -1,7 +1,9 @@
 """End-to-end tests of the genesys-token extension, from the built layer artifacts, in the local Lambda sandbox.
 
 The layers are built once per session by ``extension/build_layers.py`` (what ``make build`` runs) into a temporary
-directory. The function is ``tests/e2e/extension_fn/app.py``; every sandbox gets its own extension port (on Lambda
+directory. The function (under awslambdaric) and the extension run on the Lambda target's Python, 3.12, with boto3
+beside it as in the Lambda runtime (``tests/bench/lambda_python.py``); only where that interpreter cannot be made do
+they run on the suite's own Python, with a warning saying so. The function is ``tests/e2e/extension_fn/app.py``; every sandbox gets its own extension port (on Lambda
 each execution environment has its own network namespace, here they share loopback). Every process log is fed to
 the suite's leak watch.
 """
@@ -13,15 +15,17 @@ import stat
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.bench.lambda_python import LambdaPythonMissing, add_bytecode, lambda_python
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_token_table
-from tests.harness.lambda_sandbox import LambdaSandbox
+from tests.harness.lambda_sandbox import LambdaSandbox, SandboxInitError
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -40,6 +44,17 @@ def layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_layers.build(tmp_path_factory.mktemp("layers"))
 
 
+@pytest.fixture(scope="session")
+def runtime_python() -> str:
+    try:
+        return str(lambda_python()[0])
+    except LambdaPythonMissing as exc:
+        warnings.warn(
+            f"extension e2e tests run on {sys.executable}, not the Lambda target's Python: {exc}", stacklevel=1
+        )
+        return sys.executable
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -47,20 +62,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def sandbox(layers: dict[str, Path], leaks: LeakWatch) -> Iterator[Callable[..., LambdaSandbox]]:
+def sandbox(layers: dict[str, Path], runtime_python: str, leaks: LeakWatch) -> Iterator[Callable[..., LambdaSandbox]]:
     """Factory of sandboxes running extension_fn with both built layers; closes them and feeds their logs."""
     made: list[LambdaSandbox] = []
 
     def make(app: App, **env: str) -> LambdaSandbox:
         values = app.env(GENESYS_TOKEN_EXTENSION="auto", GENESYS_TOKEN_EXTENSION_PORT=str(_free_port()), **env)
         values.pop("AWS_SESSION_TOKEN", None)  # the sandbox makes a random one, as Lambda does
+        box_layers = [layers["genesys-auth"], layers["genesys-token"]]
         box = LambdaSandbox(
             handler="app.handler",
             task_root=FUNCTION_DIR,
-            layers=[layers["genesys-auth"], layers["genesys-token"]],
+            layers=box_layers,
             env=values,
             function_name=f"ext-fn-{len(made)}",
+            python=runtime_python,
         )
+        for layer in box_layers:
+            add_bytecode(box.opt_dir, layer)  # the sandbox unpacks layers without their .pyc files
         made.append(box)
         return box
 
@@ -83,7 +102,8 @@ def test_built_layers_have_the_lambda_layout_and_the_extension_starts_from_them(
 ) -> None:
     library, extension = layers["genesys-auth"], layers["genesys-token"]
     assert (library / "python" / "genesys_auth" / "__init__.py").is_file()
-    assert (library / "python" / "requests" / "__init__.py").is_file()
+    assert sorted(p.name for p in (library / "python").iterdir()) == ["genesys_auth"]  # nothing to clobber
+    assert (library / "genesys-auth" / "lib" / "requests" / "__init__.py").is_file()
     assert not (library / "python" / "boto3").exists()  # the Lambda runtime provides boto3
     bootstrap = extension / "extensions" / EXTENSION
     assert bootstrap.is_file()
@@ -103,7 +123,10 @@ def test_built_layers_have_the_lambda_layout_and_the_extension_starts_from_them(
     assert out["source"] == "extension"
     assert out["status"] == 200
     assert out["in_process_mints"] == 0  # the function never minted: the extension did
-    assert "listening on 127.0.0.1" in box.logs()[EXTENSION]
+    log = box.logs()[EXTENSION]
+    assert "listening on 127.0.0.1" in log
+    # Registered first, with the standard library only; the token machinery is built after.
+    assert log.index("registered after") < log.index("token service ready after") < log.index("ready during INIT")
 
 
 def test_extension_is_ready_before_the_function_init_code_runs(
@@ -206,3 +229,41 @@ def test_a_killed_extension_does_not_fail_the_function(
     again = _ok(box, {"op": "invalidate"})
     assert again["in_process_mints"] == 2
     assert again["extension_failures"] == 1  # inside the down window: no second connect attempt
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("GENESYS_REGION", "atlantis", True), ("GENESYS_TOKEN_EXTENSION_PORT", "soon", False)],
+    ids=["after-registering", "before-registering"],
+)
+def test_a_configuration_error_is_the_extensions_init_error(
+    case: tuple[str, str, bool],
+    *,
+    layers: dict[str, Path],
+    runtime_python: str,
+    make_app: Callable[..., App],
+    leaks: LeakWatch,
+    tmp_path: Path,
+) -> None:
+    variable, value, registered_first = case
+    # A function that does not use the library, so the extension is the only part that fails.
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    env = {**make_app().env(GENESYS_TOKEN_EXTENSION_PORT=str(_free_port())), variable: value}
+    env.pop("AWS_SESSION_TOKEN", None)
+    box = LambdaSandbox(
+        handler="app.handler", task_root=tmp_path, layers=[layers["genesys-token"]], env=env, python=runtime_python
+    )
+    try:
+        with pytest.raises(SandboxInitError) as failed:
+            box.start()
+        log = box.logs()[EXTENSION]
+    finally:
+        box.close()
+        for text in box.logs().values():
+            leaks.feed(text)
+    errors = [e for e in box.extension_errors if e["extension"] == EXTENSION and e["kind"] == "init"]
+    assert [e["errorType"] for e in errors] == ["Extension.ConfigurationError"]
+    assert variable in errors[0]["body"]["errorMessage"] or value in errors[0]["body"]["errorMessage"]
+    assert "reported an init error" in failed.value.reason
+    # The port and max wait are read before registering, the rest once genesys_auth is imported.
+    assert ("registered after" in log) is registered_first

@@ -7,6 +7,8 @@ instead of sleeping. The process builds its client at import time (a cold start)
     {"op": "token", "deadline_s": 10}
     {"op": "get", "path": "/api/v2/organizations/me", "deadline_s": 10}
     {"op": "loop", "path": "...", "seconds": 5, "deadline_s": 3}   # call repeatedly, report counts
+    {"op": "burst", "path": "...", "n": 40, "deadline_s": 5}      # n calls back to back
+    {"op": "paced", "path": "...", "rate": 2, "seconds": 15}     # an offered load, calls a second
     {"op": "stats"}
     {"op": "exit"}
 
@@ -16,6 +18,7 @@ Every answer carries this container's counters: mints, secret reads, DynamoDB re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +37,37 @@ def _counters(client: GenesysClient) -> dict[str, Any]:
         "ddb_requests": getattr(store, "requests", 0),
         "replays": client.replays,
         "metrics": dict(client.metrics.counts),
+        "pool": client.provider.pool.snapshot(),
     }
+
+
+def _calls(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
+    """``burst``: ``n`` calls back to back; ``paced``: ``rate`` calls a second for ``seconds``."""
+    ok = failed = 0
+    errors: dict[str, int] = {}
+    slowest = 0.0
+    paced = command["op"] == "paced"
+    total = int(command["rate"] * command["seconds"]) if paced else int(command["n"])
+    started = time.monotonic()
+    for i in range(total):
+        if paced:
+            delay = started + i / float(command["rate"]) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the offered load, not synchronisation
+        call_started = time.monotonic()
+        try:
+            status = client.get(command["path"], deadline=float(command.get("deadline_s", 5))).status_code
+        except GenesysAuthError as err:
+            failed += 1
+            errors[err.kind] = errors.get(err.kind, 0) + 1
+        else:
+            if status == 200:
+                ok += 1
+            else:
+                failed += 1
+                errors[str(status)] = errors.get(str(status), 0) + 1
+        slowest = max(slowest, time.monotonic() - call_started)
+    return {"ok_calls": ok, "failed_calls": failed, "errors": errors, "slowest_ms": slowest * 1000}
 
 
 def _run(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +98,8 @@ def _run(client: GenesysClient, command: dict[str, Any]) -> dict[str, Any]:
                     failed += 1
                     errors[err.kind] = errors.get(err.kind, 0) + 1
             answer.update(ok_calls=ok, failed_calls=failed, errors=errors)
+        elif op in ("burst", "paced"):
+            answer.update(_calls(client, command))
         elif op != "stats":
             raise ValueError(f"unknown op {op}")
         answer["ok"] = True
@@ -83,6 +118,9 @@ def main() -> int:
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     client = GenesysClient.from_env()
+    if os.environ.get("GENESYS_TEST_WARM_BOTO3") == "1":
+        # Tests of the pool measure load spreading, not 10 processes importing boto3 at once.
+        import boto3  # noqa: F401
     print(json.dumps({"event": "ready"}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)

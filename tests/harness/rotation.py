@@ -80,8 +80,8 @@ class RotationWorld:
     def scheduled_event(self, *, force: bool = False) -> dict[str, Any]:
         return {"action": "rotate", "secretId": self.secret_id, "force": force}
 
-    def step_event(self, step: str, token: str) -> dict[str, Any]:
-        return {"Step": step, "SecretId": self.secret_id, "ClientRequestToken": token}
+    def step_event(self, step: str, version_id: str) -> dict[str, Any]:
+        return {"Step": step, "SecretId": self.secret_id, "ClientRequestToken": version_id}
 
     def stages(self) -> dict[str, list[str]]:
         answer = self.moto.client("secretsmanager").describe_secret(SecretId=self.secret_id)

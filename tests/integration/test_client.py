@@ -169,7 +169,8 @@ def test_per_token_rate_limit_is_reported(moto: MotoServer) -> None:
     with GenesysEmulator(api_rate_limit=3) as emulator:
         oauth = emulator.add_client()
         secret_id = create_credentials_secret(moto, oauth.client_id, oauth.secret)
-        client = GenesysClient(App(emulator, moto, oauth, secret_id).settings())
+        # One token (pool max 1): with the pool, the fourth call would go out on a second token.
+        client = GenesysClient(App(emulator, moto, oauth, secret_id).settings(pool_max=1))
         for _ in range(3):
             client.get("/api/v2/organizations/me")
         with pytest.raises(RateLimitedError) as err:

@@ -65,7 +65,7 @@ def test_black_holed_secrets_manager_is_unavailable_within_the_deadline(app: App
 
 def test_extension_provider_is_bounded_by_the_deadline_too(app: App, hole: BlackHole) -> None:
     """The extension serves from build_provider(settings): the same bounded stack."""
-    from genesys_token.server import TokenService
+    from genesys_token.service import TokenService
 
     table = create_token_table(app.moto)
     _warm(app, table)

@@ -17,7 +17,8 @@ import pytest
 
 from genesys_auth import build_provider
 from genesys_auth.extension_client import TIMEOUT_HEADER, TOKEN_HEADER
-from genesys_token.server import MAX_BODY_BYTES, TokenServer, TokenService
+from genesys_token.server import MAX_BODY_BYTES, TokenServer
+from genesys_token.service import TokenService
 from tests.conftest import App
 
 SESSION = "session-token-of-this-sandbox"
@@ -26,7 +27,8 @@ SESSION = "session-token-of-this-sandbox"
 @pytest.fixture
 def server(app: App) -> Iterator[TokenServer]:
     service = TokenService(build_provider(app.settings(), use_extension=False))
-    srv = TokenServer(0, service, SESSION, max_wait=5.0)
+    srv = TokenServer(0, SESSION, max_wait=5.0)
+    srv.attach(service)
     srv.start()
     yield srv
     srv.stop()

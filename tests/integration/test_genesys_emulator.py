@@ -879,3 +879,44 @@ def test_black_hole_as_a_dynamodb_endpoint() -> None:
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             client.describe_table(TableName="tokens")
         assert hole.accepted == 1
+
+
+def test_standalone_process_rate_limit_flags() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.harness.genesys_emulator",
+            "--client",
+            "proc-id:proc-secret",
+            "--api-rate-limit",
+            "1",
+            "--api-rate-window",
+            "5",
+            "--rate-limit-scope",
+            "client",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        match = re.fullmatch(r"GENESYS_EMULATOR_URL=(http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        url = match.group(1)
+        auth = ("proc-id", "proc-secret")
+        data = {"grant_type": "client_credentials"}
+        first, second = (
+            requests.post(f"{url}/oauth/token", auth=auth, data=data, timeout=5).json()["access_token"]
+            for _ in range(2)
+        )
+        ok = requests.get(f"{url}/api/v2/tokens/me", headers={"Authorization": f"Bearer {first}"}, timeout=5)
+        assert (ok.status_code, ok.headers["inin-ratelimit-allowed"]) == (200, "1")
+        assert 1 <= int(ok.headers["inin-ratelimit-reset"]) <= 5
+        shared = requests.get(f"{url}/api/v2/tokens/me", headers={"Authorization": f"Bearer {second}"}, timeout=5)
+        assert shared.status_code == 429  # one count for the whole client
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0

@@ -8,10 +8,15 @@ The handler is called directly with the events Secrets Manager and EventBridge S
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +30,7 @@ from tests.harness.rotation import RotationWorld, load_rotation_app, make_rotati
 from tests.harness.traffic import Fleet
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +177,13 @@ def test_a_crash_after_any_step_is_completed_by_the_next_delivery(
     scheduled delivery resumes that version instead of starting another: one regeneration."""
     original = world.version_with("AWSCURRENT")
     assert original is not None
-    token = str(uuid.uuid4())
+    version_id = str(uuid.uuid4())
     for step in STEPS[: STEPS.index(crashed_after) + 1]:
-        app.handler(world.step_event(step, token), None)
+        app.handler(world.step_event(step, version_id), None)
     assert world.regenerations() == 1
     if crashed_after != "finishSecret":
         assert world.version_with("AWSCURRENT") == original  # nothing promoted before finishSecret
-        assert world.version_with("AWSPENDING") == token
+        assert world.version_with("AWSPENDING") == version_id
 
     result = app.handler(world.scheduled_event(), None)
 
@@ -185,21 +191,21 @@ def test_a_crash_after_any_step_is_completed_by_the_next_delivery(
         # Already complete: the rerun starts nothing (the guard: A was active moments ago).
         assert result["status"] == "refused"
     else:
-        assert result == {**result, "status": "resumed", "version": token, "client_id": world.b.client_id}
-    assert_rotated_once(world, original, token)
+        assert result == {**result, "status": "resumed", "version": version_id, "client_id": world.b.client_id}
+    assert_rotated_once(world, original, version_id)
     assert consumer(world).get("/api/v2/tokens/me").json()["OAuthClient"]["id"] == world.b.client_id
 
 
 def test_every_step_is_idempotent_on_its_token(app: ModuleType, world: RotationWorld) -> None:
     original = world.version_with("AWSCURRENT")
     assert original is not None
-    token = str(uuid.uuid4())
+    version_id = str(uuid.uuid4())
     for step in STEPS:
         for _ in range(2):
-            app.handler(world.step_event(step, token), None)
+            app.handler(world.step_event(step, version_id), None)
     for step in STEPS:  # a late redelivery of any step after completion is a no-op
-        assert app.handler(world.step_event(step, token), None)["result"] == "current"
-    assert_rotated_once(world, original, token)
+        assert app.handler(world.step_event(step, version_id), None)["result"] == "current"
+    assert_rotated_once(world, original, version_id)
 
 
 def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
@@ -208,14 +214,14 @@ def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
     ddb = world.moto.client("dynamodb")
     key = {"pk": {"S": f"rotation#{world.secret_id}"}}
     # An invocation took the lease, staged AWSPENDING, and was killed (its lease ends in the future).
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
     ddb.put_item(
         TableName=world.table,
         Item={**key, "owner": {"S": "dead-invocation"}, "lease_until": {"N": str(time.time() + 300)}},
     )
     assert app.handler(world.scheduled_event(), None)["status"] == "skipped"
-    assert world.version_with("AWSPENDING") == token
+    assert world.version_with("AWSPENDING") == version_id
     # Once its lease has expired, the next delivery takes over and finishes the same version.
     ddb.update_item(
         TableName=world.table,
@@ -224,7 +230,7 @@ def test_a_holder_that_died_with_the_lease_is_taken_over_after_it_expires(
         ExpressionAttributeValues={":past": {"N": str(time.time() - 1)}},
     )
     result = app.handler(world.scheduled_event(), None)
-    assert (result["status"], result["version"]) == ("resumed", token)
+    assert (result["status"], result["version"]) == ("resumed", version_id)
     assert world.regenerations() == 1
 
 
@@ -300,15 +306,15 @@ def test_an_admin_without_oauth_client_edit_is_refused_by_genesys(
 
 def test_a_pending_version_genesys_rejects_is_abandoned_then_redone(app: ModuleType, world: RotationWorld) -> None:
     original = world.version_with("AWSCURRENT")
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
     world.emulator.regenerate_secret(world.b.client_id)  # someone regenerates B by hand in between
     with pytest.raises(Exception, match=r"refuses the AWSPENDING credentials"):
         app.handler(world.scheduled_event(), None)
     assert world.version_with("AWSCURRENT") == original
     assert world.version_with("AWSPENDING") is None  # abandoned, so the retry starts afresh
     result = app.handler(world.scheduled_event(), None)
-    assert result["status"] == "rotated" and result["version"] != token
+    assert result["status"] == "rotated" and result["version"] != version_id
     assert world.value()["client_id"] == world.b.client_id
     assert consumer(world).get("/api/v2/tokens/me").json()["OAuthClient"]["id"] == world.b.client_id
 
@@ -324,13 +330,13 @@ def test_step_events_keep_the_protocol_guards(app: ModuleType, world: RotationWo
     with pytest.raises(Exception, match=r"does not exist in the secret; run createSecret first"):
         app.handler(world.step_event("testSecret", str(uuid.uuid4())), None)
     original = world.version_with("AWSCURRENT")
-    token = str(uuid.uuid4())
-    app.handler(world.step_event("createSecret", token), None)
-    # While a rotation is pending, createSecret with another token does not start a second one.
+    version_id = str(uuid.uuid4())
+    app.handler(world.step_event("createSecret", version_id), None)
+    # While a rotation is pending, createSecret with another version id does not start a second one.
     with pytest.raises(Exception, match=r"another rotation is in progress"):
         app.handler(world.step_event("createSecret", str(uuid.uuid4())), None)
     for step in STEPS[1:]:
-        app.handler(world.step_event(step, token), None)
+        app.handler(world.step_event(step, version_id), None)
     # A version that is neither AWSPENDING nor AWSCURRENT cannot be rotated to.
     with pytest.raises(Exception, match=r"not staged AWSPENDING"):
         app.handler(world.step_event("finishSecret", str(original)), None)
@@ -414,3 +420,56 @@ def test_a_failure_is_counted_as_an_emf_metric(
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any("RotationFailed" in entry for entry in emf), emf
     assert world.version_with("AWSCURRENT") == before and world.regenerations() == 0
+
+
+# -- make invoke ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def library_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The library layer as `make build` makes it, holding this checkout's genesys_auth.
+
+    build/layers (from an earlier `make build`) is reused for its dependencies when present, which
+    keeps this fast; its genesys_auth may predate the working tree, so that one is replaced."""
+    layers = tmp_path_factory.mktemp("layers")
+    built = ROOT / "build" / "layers" / "genesys-auth"
+    if (built / "python").is_dir():
+        shutil.copytree(built, layers / "genesys-auth", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.rmtree(layers / "genesys-auth" / "python" / "genesys_auth")
+        shutil.copytree(
+            ROOT / "layer" / "genesys_auth",
+            layers / "genesys-auth" / "python" / "genesys_auth",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        return layers
+    sys.path.insert(0, str(ROOT / "extension"))
+    try:
+        import build_layers
+    finally:
+        sys.path.remove(str(ROOT / "extension"))
+    build_layers.build(layers, only="genesys-auth")
+    return layers
+
+
+def test_make_invoke_runs_a_full_scheduled_rotation_against_the_emulators(
+    library_layer: Path, leaks: LeakWatch
+) -> None:
+    """`make invoke FN=RotationFunction EVENT=events/rotation-scheduled.json` without the build step."""
+    command = [sys.executable, "-m", "tests.harness.invoke", "RotationFunction", "events/rotation-scheduled.json"]
+    done = subprocess.run(
+        [*command, "--layers", str(library_layer)], cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
+    )
+    leaks.feed(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # The last thing printed is the function's answer; before it, the secrets as moto holds them after the run.
+    answer = json.loads(done.stdout[done.stdout.rindex("\n{\n") :])
+    state = re.search(
+        r"^secret genesys/genesys-credentials: AWSCURRENT client (\S+) \((\w+)\), AWSPREVIOUS client (\S+) \((\w+)\);",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert state is not None, done.stdout[-3000:]
+    current, current_role, previous, previous_role = state.groups()
+    assert (current_role, previous_role) == ("standby", "active")  # AWSCURRENT names the standby client now
+    assert answer == {**answer, "status": "rotated", "secret": "genesys/genesys-credentials", "client_id": current}
+    assert previous != current

@@ -141,7 +141,7 @@ def test_lost_lease_keeps_its_own_token_without_publishing(app: App, table: str)
     store = DynamoTokenStore(table, app.secret_id)
     lease = store.acquire("worker-x", None, lease_seconds=0.0)
     intruder = store.acquire("worker-y", store.load(), lease_seconds=30)
-    token = source._mint_and_publish(lease, Deadline.after(10))
+    token = source._mint_and_publish(store, lease, Deadline.after(10))
     assert token.version == 0  # used locally, not published
     assert client.metrics.counts["LeaseLost"] == 1
     assert store.load().owner == intruder.owner  # type: ignore[union-attr]

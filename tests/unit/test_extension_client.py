@@ -27,11 +27,11 @@ class FakeFallback:
         self.fetches = 0
         self.invalidated: list[str] = []
 
-    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
+    def fetch(self, current: Token | None, deadline: Deadline, *, slot: int = 0) -> Token:
         self.fetches += 1
         return Token("in-process-token-value", "bearer", time.time() + 3600, 3600)
 
-    def invalidate(self, token_hash: str) -> None:
+    def invalidate(self, token_hash: str, *, slot: int = 0) -> None:
         self.invalidated.append(token_hash)
 
 
@@ -145,7 +145,7 @@ def test_invalidate_goes_to_the_extension_and_to_the_fallback_only_when_it_is_do
     server.answer = (200, _token_body())
     source, fallback = _source(server.server_address[1])
     source.invalidate("ab" * 32)
-    assert json.loads(server.requests[0]["body"]) == {"token_hash": "ab" * 32}
+    assert json.loads(server.requests[0]["body"]) == {"token_hash": "ab" * 32, "slot": 0}
     assert fallback.invalidated == []
     server.answer = (500, b"")
     source.invalidate("cd" * 32)

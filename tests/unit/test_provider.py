@@ -32,7 +32,7 @@ class ScriptedSource:
         self.decline = False
         self._lock = threading.Lock()
 
-    def fetch(self, current: Token | None, deadline: Deadline) -> Token:
+    def fetch(self, current: Token | None, deadline: Deadline, *, slot: int = 0) -> Token:
         with self._lock:
             self.fetches += 1
             n = self.fetches
@@ -45,7 +45,7 @@ class ScriptedSource:
             return current  # as a real source in the advisory window: someone else refreshes
         return Token(f"token-number-{n:04d}-padding", "bearer", time.time() + self.left, self.lifetime)
 
-    def invalidate(self, token_hash: str) -> None:
+    def invalidate(self, token_hash: str, *, slot: int = 0) -> None:
         self.invalidated.append(token_hash)
 
 

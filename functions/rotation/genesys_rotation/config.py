@@ -16,25 +16,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from genesys_auth import ConfigurationError, Settings
 from genesys_auth.config import env_flag, env_number, env_str
+from genesys_auth.credentials import DEFAULT_SECRET_MAX_AGE
 
-from .guard import DEFAULT_MARGIN, DEFAULT_SECRET_MAX_AGE, DEFAULT_TOKEN_LIFETIME, GuardPolicy
+from .guard import DEFAULT_MARGIN, DEFAULT_TOKEN_LIFETIME, GuardPolicy
 
 
 @dataclass(frozen=True)
 class RotationConfig:
-    admin_secret_id: str
+    #: The admin client's library settings: memory only (no shared cache, no extension), its
+    #: secret re-read at every mint so a fixed admin secret takes effect at once.
+    admin: Settings
     app_secret_id: str | None
     table: str | None
-    region: str | None
-    login_url: str | None
-    api_url: str | None
     guard: GuardPolicy
     metrics: bool = True
-    metrics_namespace: str = "GenesysAuth"
+
+    @property
+    def metrics_namespace(self) -> str:
+        return self.admin.metrics_namespace
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationConfig:
@@ -45,31 +48,16 @@ class RotationConfig:
                 "GENESYS_ADMIN_SECRET_ID is not set; give the secret of the admin OAuth client that holds "
                 "oauth:client:edit (it regenerates the standby client's secret)"
             )
-        login, api = env_str(env, "GENESYS_LOGIN_URL"), env_str(env, "GENESYS_API_URL")
+        # Region, base URLs and metrics namespace are read as the library reads them for any client.
+        library = Settings.from_env({**env, "GENESYS_SECRET_ID": admin})
         return cls(
-            admin_secret_id=admin,
+            admin=replace(library, token_table=None, extension="off", secret_max_age=0, metrics=False),
             app_secret_id=env_str(env, "GENESYS_SECRET_ID"),
             table=env_str(env, "GENESYS_TOKEN_TABLE"),
-            region=env_str(env, "GENESYS_REGION"),
-            login_url=login.rstrip("/") if login else None,
-            api_url=api.rstrip("/") if api else None,
             guard=GuardPolicy(
                 token_lifetime=env_number(env, "GENESYS_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME),
                 secret_max_age=env_number(env, "GENESYS_SECRET_MAX_AGE", DEFAULT_SECRET_MAX_AGE),
                 margin=env_number(env, "GENESYS_ROTATION_MARGIN", DEFAULT_MARGIN),
             ),
             metrics=env_flag(env, "GENESYS_METRICS") if env_str(env, "GENESYS_METRICS") else True,
-            metrics_namespace=env_str(env, "GENESYS_METRICS_NAMESPACE") or "GenesysAuth",
-        )
-
-    def admin_settings(self) -> Settings:
-        """Library settings for the admin client: memory only (no shared cache, no extension)."""
-        return Settings(
-            secret_id=self.admin_secret_id,
-            region=self.region,
-            login_url=self.login_url,
-            api_url=self.api_url,
-            token_table=None,
-            extension="off",
-            secret_max_age=0,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from genesys_auth import GenesysAuthError
 
-class RotationError(Exception):
+
+class RotationError(GenesysAuthError):
     """A rotation step failed; AWSCURRENT is unchanged. ``kind`` is the metric/log dimension."""
 
     kind = "failed"

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The consumers' secret cache age is the library's: the guard must wait out whatever the library
+# keeps a secret for, so it follows any change of that default.
+from genesys_auth.credentials import DEFAULT_SECRET_MAX_AGE
+
 DEFAULT_TOKEN_LIFETIME = 86400.0
-DEFAULT_SECRET_MAX_AGE = 300.0
 DEFAULT_MARGIN = 900.0
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from genesys_auth import Deadline, GenesysAuthError
 from genesys_auth.credentials import secret_name
+from genesys_auth.deadline import bound
 from genesys_auth.metrics import Metrics
 
 from .config import RotationConfig
@@ -71,6 +72,12 @@ def _metrics(config: RotationConfig | None) -> Metrics:
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise RotationError("the event must be a JSON object")
+    # Every AWS and Genesys call of this invocation reads this deadline (genesys_auth.aws.BoundClient).
+    with bound(Deadline.after(max(0.0, _budget(context) - 1.0))):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config: RotationConfig | None = None
     try:
         config = RotationConfig.from_env()
@@ -97,10 +104,10 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def _step(event: dict[str, Any], context: Any, config: RotationConfig) -> dict[str, Any]:
-    step, secret_id, token = event.get("Step"), event.get("SecretId"), event.get("ClientRequestToken")
+    step, secret_id, version_id = event.get("Step"), event.get("SecretId"), event.get("ClientRequestToken")
     if step not in STEPS:
         raise RotationError(f"unknown Step {step!r}; expected one of {', '.join(STEPS)}")
-    if not isinstance(secret_id, str) or not secret_id or not isinstance(token, str) or not token:
+    if not isinstance(secret_id, str) or not secret_id or not isinstance(version_id, str) or not version_id:
         raise RotationError(f"{step}: the event needs SecretId and ClientRequestToken")
     sm, ddb = _clients()
     secret = AppSecret(sm, secret_id)
@@ -113,17 +120,17 @@ def _step(event: dict[str, Any], context: Any, config: RotationConfig) -> dict[s
         # named by GENESYS_SECRET_ID on its own schedule, with native rotation off, so that one is allowed.
         raise RotationError(f"{step}: rotation is not enabled on secret {described.name}")
     rotator = _rotator(secret, described.name, context, config, ddb)
-    result = rotator.run_step(step, token)
-    log.info("%s done for version %s of %s", step, token, described.name)
+    result = rotator.run_step(step, version_id)
+    log.info("%s done for version %s of %s", step, version_id, described.name)
     outcome = result if isinstance(result, str) else ("tested" if result is not None else "current")
-    return {"step": step, "version": token, "result": outcome}
+    return {"step": step, "version": version_id, "result": outcome}
 
 
 def _rotator(
     secret: AppSecret, name: str, context: Any, config: RotationConfig, ddb: Any, *, lease: RotationLease | None = None
 ) -> Rotator:
-    deadline = Deadline.after(_budget(context) - 1.0)
-    genesys = Genesys(config.admin_settings(), deadline)
+    deadline = Deadline.of(None)  # the invocation's, bound by handler()
+    genesys = Genesys(config.admin, deadline)
     table = config.table
 
     def lease_record() -> LeaseRecord | None:
@@ -137,9 +144,9 @@ def _rotator(
         if table is not None:
             record_lifetime(ddb, table, name, lifetime)
 
-    def fence(token: str) -> None:
+    def fence(version_id: str) -> None:
         if lease is not None:
-            lease.fence(_budget(context) + LEASE_SLACK_SECONDS, rotating=token)
+            lease.fence(_budget(context) + LEASE_SLACK_SECONDS, rotating=version_id)
 
     return Rotator(
         secret, genesys, config.guard, lease_record=lease_record, before_regenerate=fence, on_lifetime=on_lifetime
@@ -166,13 +173,13 @@ def _scheduled(event: dict[str, Any], context: Any, config: RotationConfig) -> d
         log.info("another invocation holds the rotation lease of %s; this delivery does nothing", described.name)
         metrics.count("RotationSkipped")
         return {"status": "skipped", "secret": described.name, "lease_until": holder.lease_until}
-    token: str | None = None
+    version_id: str | None = None
     try:
         rotator = _rotator(secret, described.name, context, config, ddb, lease=lease)
         described = secret.describe()  # re-read under the lease
-        token = described.interrupted()
-        resumed = token is not None
-        if token is None:
+        version_id = described.interrupted()
+        resumed = version_id is not None
+        if version_id is None:
             decision = rotator.decide(described)
             if not decision.allowed and not force:
                 log.warning("rotation of %s refused: %s", described.name, decision.reason)
@@ -183,33 +190,33 @@ def _scheduled(event: dict[str, Any], context: Any, config: RotationConfig) -> d
                     "reason": decision.reason,
                     "next_allowed_at": decision.next_allowed_at,
                 }
-            token = str(uuid.uuid4())
+            version_id = str(uuid.uuid4())
         else:
-            log.info("resuming the interrupted rotation of %s (version %s)", described.name, token)
+            log.info("resuming the interrupted rotation of %s (version %s)", described.name, version_id)
         started = time.monotonic()
-        rotator.create(token, force=True)  # the guard was decided above, under the lease
-        rotator.set(token)
+        rotator.create(version_id, force=True)  # the guard was decided above, under the lease
+        rotator.set(version_id)
         try:
-            identity = rotator.test(token)
+            identity = rotator.test(version_id)
         except PendingRejected:
-            rotator.abandon(token)
+            rotator.abandon(version_id)
             raise
-        rotator.finish(token)
+        rotator.finish(version_id)
         new_client = identity.client_id if identity else None
-        lease.record_rotation(version=token, client_id=new_client or "")
+        lease.record_rotation(version_id=version_id, client_id=new_client or "")
         metrics.count("RotationSucceeded")
         log.info(
             "rotated %s to client %s (version %s, %s, %.2f s)",
             described.name,
             new_client,
-            token,
+            version_id,
             "resumed" if resumed else "new",
             time.monotonic() - started,
         )
         return {
             "status": "resumed" if resumed else "rotated",
             "secret": described.name,
-            "version": token,
+            "version": version_id,
             "client_id": new_client,
         }
     finally:

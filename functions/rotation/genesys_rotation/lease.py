@@ -1,19 +1,17 @@
-"""One scheduled rotation at a time: a lease item in the shared token table.
+"""One scheduled rotation at a time: the library's item lease on a rotation item of the token table.
 
-Item ``pk = "rotation#<secret name>"`` (the library's token items use ``token#...``)::
+Item ``pk = "rotation#<secret name>"`` (the library's token items use ``token#...``); ``owner``,
+``lease_until`` and ``version`` are the lease of :mod:`genesys_auth.lease`, the rest is ours::
 
-    owner          S  uuid of the invocation holding the lease (absent when free)
-    lease_until    N  epoch seconds; after this another invocation may take over
-    rotating       S  the ClientRequestToken being rotated under this lease
+    rotating       S  the version id being rotated under this lease
     rotated_at     N  epoch seconds of the last completed rotation (the guard reads it)
     rotated_version, rotated_to   S  that rotation's version id and new active client id
     rotations      N  completed rotations counted by this item
     token_lifetime N  longest token lifetime Genesys issued in a testSecret (the guard reads it)
     ttl            N  DynamoDB TTL, a year after the last write (housekeeping only; never read)
 
-Acquire is one conditional UpdateItem: nobody holds it, or the holder's lease has expired.
-Every later write is fenced on ``owner``: an invocation that lost its lease cannot record
-anything, and is stopped before it regenerates a secret.
+Every write after the acquisition is fenced on the owner: an invocation that lost its lease
+cannot record anything, and is stopped before it regenerates a secret.
 """
 
 from __future__ import annotations
@@ -23,35 +21,24 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from genesys_auth.lease import ConditionFailed, Failure, ItemLease, Lease, LeaseBusy, call
+
 from .errors import LeaseLost, RotationError
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_TTL = 365 * 86400
-_NAMES = {
-    "#owner": "owner",
-    "#until": "lease_until",
-    "#ttl": "ttl",
-}
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", type(exc).__name__))
-    return type(exc).__name__
+#: No invocation outlives Lambda's 900 s timeout; the lease adds its slack to what is left of one.
+LONGEST_LEASE_SECONDS = 900.0 + 15.0
 
 
 def _num(item: dict[str, Any] | None, name: str) -> float | None:
-    if not item or name not in item or "N" not in item[name]:
-        return None
-    return float(item[name]["N"])
+    value = (item or {}).get(name, {}).get("N")
+    return None if value is None else float(value)
 
 
-def _str(item: dict[str, Any] | None, name: str) -> str | None:
-    if not item or name not in item or "S" not in item[name]:
-        return None
-    return str(item[name]["S"])
+def _housekeeping_ttl() -> dict[str, str]:
+    return {"N": str(int(time.time() + HOUSEKEEPING_TTL))}
 
 
 @dataclass(frozen=True)
@@ -64,8 +51,9 @@ class LeaseRecord:
 
     @classmethod
     def of(cls, item: dict[str, Any] | None) -> LeaseRecord:
+        lease = ItemLease.state(item)
         return cls(
-            owner=_str(item, "owner"),
+            owner=lease.owner,
             lease_until=_num(item, "lease_until"),
             rotated_at=_num(item, "rotated_at"),
             token_lifetime=_num(item, "token_lifetime"),
@@ -73,113 +61,83 @@ class LeaseRecord:
         )
 
 
+def _key(secret_name: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"rotation#{secret_name}"}}
+
+
+def _failure(table: str) -> Failure:
+    def failure(operation: str, code: str) -> RotationError:
+        return RotationError(
+            f"the rotation lease in table {table}: DynamoDB {operation} failed ({code}); check GENESYS_TOKEN_TABLE "
+            "and the function's dynamodb:GetItem/UpdateItem permission on rotation# items"
+        )
+
+    return failure
+
+
 class RotationLease:
     def __init__(self, client: Any, table: str, secret_name: str, owner: str) -> None:
-        self.ddb = client
-        self.table = table
-        self.key = {"pk": {"S": f"rotation#{secret_name}"}}
         self.owner = owner
-        self.held = False
+        self._item = ItemLease(lambda: client, table, _key(secret_name), _failure(table), longest=LONGEST_LEASE_SECONDS)
+        self._lease: Lease | None = None
 
     def read(self) -> LeaseRecord:
-        try:
-            answer = self.ddb.get_item(TableName=self.table, Key=self.key, ConsistentRead=True)
-        except Exception as exc:
-            raise RotationError(f"cannot read the rotation lease in {self.table}: {_code(exc)}") from None
-        return LeaseRecord.of(answer.get("Item"))
+        return LeaseRecord.of(self._item.read())
 
-    def acquire(self, seconds: float, now: float | None = None) -> LeaseRecord | None:
-        """Take the lease for ``seconds``; None (and the holder's record) if someone else holds it."""
-        now = time.time() if now is None else now
+    def acquire(self, seconds: float) -> Lease | None:
+        """Take the lease for ``seconds``; None if another invocation holds it."""
         try:
-            answer = self.ddb.update_item(
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression="SET #owner = :owner, #until = :until, #ttl = :ttl REMOVE rotating",
-                ConditionExpression="attribute_not_exists(#owner) OR #until < :now",
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={
-                    ":owner": {"S": self.owner},
-                    ":until": {"N": f"{now + seconds:.3f}"},
-                    ":now": {"N": f"{now:.3f}"},
-                    ":ttl": {"N": str(int(now + HOUSEKEEPING_TTL))},
-                },
-                ReturnValues="ALL_NEW",
+            self._lease = self._item.acquire(
+                self.owner, seconds, set_={"ttl": _housekeeping_ttl()}, remove=["rotating"]
             )
-        except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise RotationError(f"cannot take the rotation lease in {self.table}: {_code(exc)}") from None
-        self.held = True
-        return LeaseRecord.of(answer.get("Attributes"))
+        except LeaseBusy:
+            return None
+        return self._lease
 
-    def fence(self, seconds: float, *, rotating: str, now: float | None = None) -> None:
+    def fence(self, seconds: float, *, rotating: str) -> None:
         """Prove we still hold the lease (and extend it) before a non-idempotent action."""
-        now = time.time() if now is None else now
-        self._fenced(
-            "SET #until = :until, rotating = :rotating",
-            {":until": {"N": f"{now + seconds:.3f}"}, ":rotating": {"S": rotating}},
-            action="fence",
-        )
+        self._fenced("fence", set_={"rotating": {"S": rotating}}, until=time.time() + seconds)
 
-    def record_rotation(self, *, version: str, client_id: str, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        self._fenced(
-            "SET rotated_at = :at, rotated_version = :version, rotated_to = :to, #ttl = :ttl ADD rotations :one",
-            {
-                ":at": {"N": f"{now:.3f}"},
-                ":version": {"S": version},
-                ":to": {"S": client_id},
-                ":one": {"N": "1"},
-                ":ttl": {"N": str(int(now + HOUSEKEEPING_TTL))},
-            },
-            action="record",
-        )
+    def record_rotation(self, *, version_id: str, client_id: str) -> None:
+        fields = {
+            "rotated_at": {"N": f"{time.time():.3f}"},
+            "rotated_version": {"S": version_id},
+            "rotated_to": {"S": client_id},
+            "ttl": _housekeeping_ttl(),
+        }
+        self._fenced("record", set_=fields, add={"rotations": {"N": "1"}})
 
     def release(self) -> None:
-        if not self.held:
+        lease, self._lease = self._lease, None
+        if lease is None:
             return
-        self.held = False
         try:
-            self._fenced("REMOVE #owner, #until, rotating", {}, action="release")
-        except LeaseLost:
-            log.warning("rotation lease was taken over before release; left to its new holder")
+            if not self._item.release(lease, remove=["rotating"]):
+                log.warning("rotation lease was taken over before release; left to its new holder")
         except RotationError as exc:
             # It expires by itself; a retry can take it over after lease_until.
             log.warning("could not release the rotation lease (%s); it expires by itself", exc)
 
-    def _fenced(self, expression: str, values: dict[str, Any], *, action: str) -> None:
-        names = {k: v for k, v in _NAMES.items() if k in expression or k == "#owner"}
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression=expression,
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={**values, ":me": {"S": self.owner}},
-            )
-        except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise LeaseLost(f"rotation lease lost before {action}: another invocation holds it now") from None
-            raise RotationError(f"rotation lease {action} failed in {self.table}: {_code(exc)}") from None
+    def _fenced(self, action: str, **update: Any) -> None:
+        if self._lease is None or self._item.write(self._lease, **update) is None:
+            raise LeaseLost(f"rotation lease lost before {action}: another invocation holds it now")
 
 
 def record_lifetime(client: Any, table: str, secret_name: str, lifetime: float) -> None:
     """Keep the longest token lifetime Genesys issued (guard input); best effort, unfenced."""
-    key = {"pk": {"S": f"rotation#{secret_name}"}}
     try:
-        client.update_item(
+        call(
+            client,
+            "update_item",
+            _failure(table),
             TableName=table,
-            Key=key,
+            Key=_key(secret_name),
             UpdateExpression="SET token_lifetime = :lt, #ttl = if_not_exists(#ttl, :ttl)",
             ConditionExpression="attribute_not_exists(token_lifetime) OR token_lifetime < :lt",
             ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={
-                ":lt": {"N": f"{lifetime:.0f}"},
-                ":ttl": {"N": str(int(time.time() + HOUSEKEEPING_TTL))},
-            },
+            ExpressionAttributeValues={":lt": {"N": f"{lifetime:.0f}"}, ":ttl": _housekeeping_ttl()},
         )
-    except Exception as exc:
-        if _code(exc) != "ConditionalCheckFailedException":
-            log.warning("could not record the observed token lifetime: %s", _code(exc))
+    except ConditionFailed:
+        pass  # a longer lifetime is on record already
+    except RotationError as exc:
+        log.warning("could not record the observed token lifetime: %s", exc)

@@ -25,20 +25,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from genesys_auth.credentials import CURRENT, PENDING, PREVIOUS
 
 from .errors import PendingRejected, RotationError, RotationRefused
 from .genesys import Genesys, Identity
 from .guard import GuardDecision, GuardPolicy, check, last_switch
 from .lease import LeaseRecord
-from .versions import CURRENT, PENDING, PREVIOUS, AppSecret, Described, SecretVersion
+from .versions import AppSecret, Described, SecretVersion
 
 log = logging.getLogger(__name__)
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
-def _noop_fence(token: str) -> None:
+def _no_record() -> LeaseRecord | None:
+    return None
+
+
+def _noop_fence(version_id: str) -> None:
     return None
 
 
@@ -46,67 +53,64 @@ def _noop_lifetime(lifetime: float) -> None:
     return None
 
 
+@dataclass
 class Rotator:
-    def __init__(
-        self,
-        secret: AppSecret,
-        genesys: Genesys,
-        guard: GuardPolicy,
-        *,
-        lease_record: Callable[[], LeaseRecord | None] = lambda: None,
-        before_regenerate: Callable[[str], None] = _noop_fence,
-        on_lifetime: Callable[[float], None] = _noop_lifetime,
-    ) -> None:
-        self.secret = secret
-        self.genesys = genesys
-        self.guard = guard
-        self.lease_record = lease_record
-        self.before_regenerate = before_regenerate
-        self.on_lifetime = on_lifetime
+    """The four steps on one app secret. The hooks connect it to the scheduled run's lease:
+    ``lease_record`` feeds the guard, ``before_regenerate`` fences the regeneration and
+    ``on_lifetime`` keeps the token lifetime Genesys issued."""
 
-    def run_step(self, step: str, token: str, *, force: bool = False) -> Any:
+    secret: AppSecret
+    genesys: Genesys
+    guard: GuardPolicy
+    lease_record: Callable[[], LeaseRecord | None] = _no_record
+    before_regenerate: Callable[[str], None] = _noop_fence
+    on_lifetime: Callable[[float], None] = _noop_lifetime
+
+    def run_step(self, step: str, version_id: str, *, force: bool = False) -> Any:
         if step == "createSecret":
-            return self.create(token, force=force)
+            return self.create(version_id, force=force)
         if step == "setSecret":
-            return self.set(token)
+            return self.set(version_id)
         if step == "testSecret":
-            return self.test(token)
+            return self.test(version_id)
         if step == "finishSecret":
-            return self.finish(token)
+            return self.finish(version_id)
         raise RotationError(f"unknown Step {step!r}; expected one of {', '.join(STEPS)}")
 
     # -- the protocol's guard ---------------------------------------------------------------------
 
-    def _admit(self, step: str, token: str, described: Described) -> bool:
+    def _admit(self, step: str, version_id: str, described: Described) -> bool:
         """True if the version is already AWSCURRENT (the step has nothing to do)."""
-        labels = described.labels(token)
+        labels = described.labels(version_id)
         if CURRENT in labels:
-            log.info("%s: version %s is already AWSCURRENT; nothing to do", step, token)
+            log.info("%s: version %s is already AWSCURRENT; nothing to do", step, version_id)
             return True
-        if token not in described.stages:
+        if version_id not in described.stages:
             if step != "createSecret":
-                raise RotationError(f"{step}: version {token} does not exist in the secret; run createSecret first")
+                raise RotationError(
+                    f"{step}: version {version_id} does not exist in the secret; run createSecret first"
+                )
             other = described.interrupted()
             if other is not None:
                 raise RotationError(
                     f"createSecret: another rotation is in progress (version {other} is AWSPENDING); finish it with "
-                    "its token, or send the scheduled event, which resumes it"
+                    "its ClientRequestToken, or send the scheduled event, which resumes it"
                 )
             return False
         if PENDING not in labels:
             raise RotationError(
-                f"{step}: version {token} is not staged AWSPENDING (labels: {labels or 'none'}); it cannot be rotated to"
+                f"{step}: version {version_id} is not staged AWSPENDING (labels: {labels or 'none'}); it cannot be rotated to"
             )
         return False
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def create(self, token: str, *, force: bool = False) -> str:
+    def create(self, version_id: str, *, force: bool = False) -> str:
         described = self.secret.describe()
-        if self._admit("createSecret", token, described):
+        if self._admit("createSecret", version_id, described):
             return "current"
-        if token in described.stages and self.secret.read(stage=PENDING, version_id=token) is not None:
-            log.info("createSecret: version %s already holds the pending credentials; not regenerating", token)
+        if version_id in described.stages and self.secret.read(stage=PENDING, version_id=version_id) is not None:
+            log.info("createSecret: version %s already holds the pending credentials; not regenerating", version_id)
             return "exists"
         current = self._current()
         standby = self._standby(current)
@@ -116,12 +120,12 @@ class Rotator:
                 raise RotationRefused(
                     f"rotation refused: {decision.reason}", next_allowed_at=decision.next_allowed_at or 0
                 )
-        self.before_regenerate(token)
+        self.before_regenerate(version_id)
         new_secret = self.genesys.regenerate(standby)
         pending = dict(current.data)
         pending.update(client_id=standby, client_secret=new_secret, alternate_client_id=current.creds.client_id)
         try:
-            self.secret.put_pending(token, pending)
+            self.secret.put_pending(version_id, pending)
         except RotationError as exc:
             raise RotationError(
                 f"{exc}; client {standby}'s new secret is lost (Genesys shows it once), the next rotation "
@@ -129,35 +133,35 @@ class Rotator:
             ) from None
         log.info(
             "createSecret: version %s staged AWSPENDING: active client %s -> %s",
-            token,
+            version_id,
             current.creds.client_id,
             standby,
         )
         return "created"
 
-    def set(self, token: str) -> str:
+    def set(self, version_id: str) -> str:
         # Genesys generates secrets itself (no API sets a chosen value), so the regeneration made
         # in createSecret already "set" it; there is nothing left to do on Genesys.
         described = self.secret.describe()
-        if self._admit("setSecret", token, described):
+        if self._admit("setSecret", version_id, described):
             return "current"
         log.info(
-            "setSecret: version %s: nothing to do (Genesys set the secret when createSecret regenerated it)", token
+            "setSecret: version %s: nothing to do (Genesys set the secret when createSecret regenerated it)", version_id
         )
         return "nothing"
 
-    def test(self, token: str) -> Identity | None:
+    def test(self, version_id: str) -> Identity | None:
         described = self.secret.describe()
-        if self._admit("testSecret", token, described):
+        if self._admit("testSecret", version_id, described):
             return None
-        pending = self.secret.read(stage=PENDING, version_id=token)
+        pending = self.secret.read(stage=PENDING, version_id=version_id)
         if pending is None:
-            raise RotationError(f"testSecret: version {token} holds no value; run createSecret first")
+            raise RotationError(f"testSecret: version {version_id} holds no value; run createSecret first")
         current = self._current()
         identity = self.genesys.identify(pending.creds, pending=True)
         if identity.client_id != pending.creds.client_id:
             raise PendingRejected(
-                f"testSecret: a token minted with version {token} belongs to client {identity.client_id}, "
+                f"testSecret: a token minted with version {version_id} belongs to client {identity.client_id}, "
                 f"not {pending.creds.client_id}"
             )
         expected = self._organization(current)
@@ -167,33 +171,33 @@ class Rotator:
                 f"not {expected} (the current client's); both clients must live in the same organization"
             )
         self.on_lifetime(identity.lifetime)
-        log.info("testSecret: version %s works: client %s, organization %s", token, identity.client_id, expected)
+        log.info("testSecret: version %s works: client %s, organization %s", version_id, identity.client_id, expected)
         return identity
 
-    def finish(self, token: str) -> str:
+    def finish(self, version_id: str) -> str:
         described = self.secret.describe()
-        labels = described.labels(token)
+        labels = described.labels(version_id)
         if CURRENT in labels:
             if PENDING in labels:
-                self.secret.move_stage(PENDING, to=None, remove_from=token)
-            log.info("finishSecret: version %s is already AWSCURRENT", token)
+                self.secret.move_stage(PENDING, to=None, remove_from=version_id)
+            log.info("finishSecret: version %s is already AWSCURRENT", version_id)
             return "current"
-        self._admit("finishSecret", token, described)
+        self._admit("finishSecret", version_id, described)
         current = described.version_with(CURRENT)
-        self.secret.move_stage(CURRENT, to=token, remove_from=current)
-        self.secret.move_stage(PENDING, to=None, remove_from=token)
-        log.info("finishSecret: version %s is AWSCURRENT (was %s, now AWSPREVIOUS)", token, current)
+        self.secret.move_stage(CURRENT, to=version_id, remove_from=current)
+        self.secret.move_stage(PENDING, to=None, remove_from=version_id)
+        log.info("finishSecret: version %s is AWSCURRENT (was %s, now AWSPREVIOUS)", version_id, current)
         return "finished"
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def abandon(self, token: str) -> None:
+    def abandon(self, version_id: str) -> None:
         """Drop AWSPENDING from a version Genesys rejects, so the next run starts afresh."""
         try:
-            self.secret.move_stage(PENDING, to=None, remove_from=token)
-            log.warning("abandoned pending version %s: Genesys rejects its credentials", token)
+            self.secret.move_stage(PENDING, to=None, remove_from=version_id)
+            log.warning("abandoned pending version %s: Genesys rejects its credentials", version_id)
         except RotationError as exc:
-            log.warning("could not abandon pending version %s: %s", token, exc)
+            log.warning("could not abandon pending version %s: %s", version_id, exc)
 
     def decide(self, described: Described, current: SecretVersion | None = None) -> GuardDecision:
         current = current or self._current()

@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from genesys_auth import Credentials, SecretError, parse_secret
+from genesys_auth.aws import error_code
+from genesys_auth.credentials import CURRENT, PENDING
 
 from .errors import RotationError
-
-CURRENT = "AWSCURRENT"
-PENDING = "AWSPENDING"
-PREVIOUS = "AWSPREVIOUS"
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,6 @@ class Described:
         return None
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", type(exc).__name__))
-    return type(exc).__name__
-
-
 class AppSecret:
     """The app secret: describe, read a version, put AWSPENDING, move labels."""
 
@@ -69,8 +62,8 @@ class AppSecret:
     def describe(self) -> Described:
         try:
             answer = self.sm.describe_secret(SecretId=self.secret_id)
-        except Exception as exc:
-            raise RotationError(f"cannot describe the app secret {self.secret_id}: {_code(exc)}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise RotationError(f"cannot describe the app secret {self.secret_id}: {error_code(exc)}") from None
         return Described(
             arn=str(answer.get("ARN", self.secret_id)),
             name=str(answer.get("Name", self.secret_id)),
@@ -85,10 +78,10 @@ class AppSecret:
             kwargs["VersionId"] = version_id
         try:
             answer = self.sm.get_secret_value(**kwargs)
-        except Exception as exc:
-            if _code(exc) == "ResourceNotFoundException":
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            raise RotationError(f"cannot read the app secret ({stage}): {_code(exc)}") from None
+            raise RotationError(f"cannot read the app secret ({stage}): {error_code(exc)}") from None
         text = answer.get("SecretString")
         where = f"the app secret ({stage})"
         try:
@@ -103,16 +96,16 @@ class AppSecret:
             created=created.timestamp() if hasattr(created, "timestamp") else None,
         )
 
-    def put_pending(self, token: str, data: dict[str, Any]) -> None:
+    def put_pending(self, version_id: str, data: dict[str, Any]) -> None:
         try:
             self.sm.put_secret_value(
                 SecretId=self.secret_id,
-                ClientRequestToken=token,
+                ClientRequestToken=version_id,  # Secrets Manager's name for the new version's id
                 SecretString=json.dumps(data),
                 VersionStages=[PENDING],
             )
-        except Exception as exc:
-            raise RotationError(f"cannot store the AWSPENDING version {token}: {_code(exc)}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise RotationError(f"cannot store the AWSPENDING version {version_id}: {error_code(exc)}") from None
 
     def move_stage(self, stage: str, *, to: str | None, remove_from: str | None) -> None:
         kwargs: dict[str, str] = {"SecretId": self.secret_id, "VersionStage": stage}
@@ -122,5 +115,5 @@ class AppSecret:
             kwargs["RemoveFromVersionId"] = remove_from
         try:
             self.sm.update_secret_version_stage(**kwargs)
-        except Exception as exc:
-            raise RotationError(f"cannot move {stage} (to {to}, from {remove_from}): {_code(exc)}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise RotationError(f"cannot move {stage} (to {to}, from {remove_from}): {error_code(exc)}") from None
