@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 _BEARER = "Bearer "
 #: How many times one call may move to another pool slot after a 429 that was its token's own limit.
-MAX_SLOT_HOPS = 4
+MAX_SLOT_HOPS = 8
 
 
 class TokenManager(Protocol):

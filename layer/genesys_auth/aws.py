@@ -52,7 +52,17 @@ _RETRYABLE_CODES = frozenset(
 )
 
 _session_lock = threading.Lock()
-_session: Any = None
+_sessions: dict[tuple[str, ...], Any] = {}
+#: What a boto3 Session resolves once and keeps: a change of these (a test switching users, a
+#: profile) gets its own Session; within one Lambda environment they never change.
+_SESSION_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
 
 
 @functools.cache
@@ -97,13 +107,18 @@ def retryable(exc: BaseException) -> bool:
 
 
 def _boto3_session() -> Any:
-    global _session
+    """One boto3 Session per process (per credentials): botocore loads its endpoint and service
+    data once per Session, so every client after the first is cheap."""
+    import os
+
+    key = tuple(os.environ.get(name, "") for name in _SESSION_ENV)
     with _session_lock:
-        if _session is None:
+        session = _sessions.get(key)
+        if session is None:
             import boto3
 
-            _session = boto3.session.Session()
-        return _session
+            session = _sessions[key] = boto3.session.Session()
+        return session
 
 
 class AwsService:
