@@ -21,8 +21,10 @@ none): ``/opt`` is read-only on Lambda, so a layer without ``.pyc`` files is com
 on every cold start. The ``.pyc`` files are unchecked-hash based, valid whatever mtime the
 unpacked files get, and name their sources by their paths under ``/opt``.
 
-    python extension/build_layers.py [--out build/layers] [--only genesys-auth|genesys-token [--layer-dir DIR]]
-                                     [--python PATH]
+    python extension/build_layers.py [--out build/layers] [--only genesys-auth|genesys-token|genesys-sdk [--layer-dir DIR]]
+                                     [--python PATH] [--sdk-eager-init]
+
+The third layer, genesys-sdk (the official SDK for ``genesys_auth.sdk``), is described above ``build_sdk``.
 """
 
 from __future__ import annotations
@@ -238,24 +240,187 @@ def build(out: Path, only: str | None = None, *, python: str | None = None) -> d
     return built
 
 
+# -- The SDK layer (genesys-sdk): PureCloudPlatformClientV2 for genesys_auth.sdk ------------------
+#
+#     <out>/genesys-sdk/python/PureCloudPlatformClientV2   the SDK, alone under python/
+#     <out>/genesys-sdk/genesys-sdk/lib/                    its dependencies (the SDK's __init__,
+#                                                           rewritten here, puts them on sys.path)
+#
+# Attach it together with the library layer. As there, nothing but one package of a name only we
+# use lands in /opt/python. The dependencies are resolved with the library's requirements and
+# constraints.txt, so a package both layers hold (urllib3, certifi) has the same version in both,
+# whichever directory comes first on sys.path. The SDK's import (its __init__ imports ~6,650 model
+# modules) is what a cold start pays: the layer has bytecode (compile_bytecode) and lazy
+# __init__ files (below).
+
+SDK_LAYER = "genesys-sdk"
+SDK_PACKAGE = "PureCloudPlatformClientV2"
+
+
+def _sdk_requirements() -> list[str]:
+    project = tomllib.loads((LIBRARY / "pyproject.toml").read_text())["project"]
+    return list(project["optional-dependencies"]["sdk"])
+
+
+def build_sdk(
+    layer: Path,
+    *,
+    platform: str = PLATFORM,
+    python_version: str = PYTHON_VERSION,
+    python: str | None = None,
+    bytecode: bool = True,
+    lazy_init: bool = True,
+) -> Path:
+    """The SDK layer's content into ``layer`` (replaced): python/PureCloudPlatformClientV2, genesys-sdk/lib."""
+    shutil.rmtree(layer / "python", ignore_errors=True)
+    shutil.rmtree(layer / SDK_LAYER, ignore_errors=True)
+    lib = layer / SDK_LAYER / "lib"
+    lib.mkdir(parents=True)
+    subprocess.run(  # noqa: S603 - fixed argv: pip with the requirements of layer/pyproject.toml
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(lib),
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            "--only-binary=:all:",
+            "--constraint",
+            str(CONSTRAINTS),
+            *_sdk_requirements(),
+        ],
+        check=True,
+    )
+    shutil.rmtree(lib / "bin", ignore_errors=True)
+    (layer / "python").mkdir()
+    shutil.move(lib / SDK_PACKAGE, layer / "python" / SDK_PACKAGE)
+    init = layer / "python" / SDK_PACKAGE / "__init__.py"
+    source = init.read_text()
+    for package in LAZY_PACKAGES if lazy_init else ():
+        package_init = layer / "python" / package / "__init__.py"
+        package_init.write_text(lazy_init_source(package_init.read_text(), package))
+    if not lazy_init:
+        future = "from __future__ import absolute_import\n"
+        head, found, rest = source.partition(future)
+        init.write_text(head + found + _SDK_LIB_PATH + rest if found else _SDK_LIB_PATH + source)
+    if bytecode:
+        compile_bytecode(layer, python, version=python_version)
+    return layer
+
+
+#: First lines of the layer's PureCloudPlatformClientV2/__init__.py: the layer's dependency
+#: directory joins sys.path right after /opt/python (as genesys_auth/layer_path.py does for the
+#: library), before the runtime's bundled copies. Outside the layer there is no such directory.
+_SDK_LIB_PATH = """import os as _os
+import sys as _sys
+
+
+def _add_layer_dependencies():
+    home = _os.path.dirname(_os.path.dirname(_os.path.realpath(__file__)))
+    lib = _os.path.realpath(_os.path.join(home, _os.pardir, "genesys-sdk", "lib"))
+    if not _os.path.isdir(lib):
+        return
+    real = [_os.path.realpath(entry) if entry else "" for entry in _sys.path]
+    if lib not in real:
+        _sys.path.insert(real.index(home) + 1 if home in real else len(_sys.path), lib)
+
+
+_add_layer_dependencies()
+"""
+
+
+# The SDK's __init__ files import every model (6,650) and every API (176) up front, although a
+# function uses a few. The layer replaces them with PEP 562 module __getattr__ that imports a name
+# on first use: same names, same modules, same objects (the SDK's deserializer looks models up as
+# attributes of PureCloudPlatformClientV2.models, which still works). Only the order and moment
+# of import change; `--sdk-eager-init` builds the SDK's own files instead.
+LAZY_PACKAGES = ("PureCloudPlatformClientV2", "PureCloudPlatformClientV2/models", "PureCloudPlatformClientV2/apis")
+_EAGER_IMPORT = re.compile(r"from (\.[\w.]+) import (\w+)\s*$")
+_LAZY_TEMPLATE = """# Written by genesys-auth's extension/build_layers.py in place of the SDK's own __init__, which
+# imported every name below eagerly: each is now imported on first use (PEP 562).
+from __future__ import absolute_import
+
+import importlib as _importlib
+{prelude}
+_LAZY = {lazy!r}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        try:
+            return _importlib.import_module("." + name, __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != __name__ + "." + name:
+                raise
+            raise AttributeError("module %r has no attribute %r" % (__name__, name)) from None
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+{tail}"""
+
+
+def lazy_init_source(text: str, package: str) -> str:
+    """A lazy ``__init__`` with the same names as the SDK's eager one (``text``)."""
+    lazy: dict[str, str] = {}
+    tail: list[str] = []
+    for line in text.splitlines():
+        match = _EAGER_IMPORT.match(line.strip())
+        if match:
+            lazy[match.group(2)] = match.group(1)
+        elif line.strip() and not line.lstrip().startswith("#") and "absolute_import" not in line:
+            tail.append(line.strip())
+    extra = ""
+    if tail:
+        # The package's own statements (`configuration = Configuration()`) still run at import.
+        needed = sorted({name for name in lazy if any(re.search(rf"\b{name}\b", stmt) for stmt in tail)})
+        imports = "".join(f"from {lazy[name]} import {name}\n" for name in needed)
+        extra = "\n\n" + imports + "\n".join(tail) + "\n"
+    if not lazy:
+        raise SystemExit(f"{package}/__init__.py has no eager imports to defer: the SDK layout changed")
+    prelude = "\n" + _SDK_LIB_PATH if package == SDK_PACKAGE else ""
+    return _LAZY_TEMPLATE.format(lazy=lazy, tail=extra, prelude=prelude)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "layers")
-    parser.add_argument("--only", choices=LAYERS)
+    parser.add_argument("--only", choices=(*LAYERS, SDK_LAYER))
     parser.add_argument("--layer-dir", type=Path, help="with --only: write that layer's content here (sam build)")
     parser.add_argument(
         "--python", help=f"Python {PYTHON_VERSION} that compiles the bytecode (default: ${PYTHON_ENV}, PATH, pyenv)"
     )
+    parser.add_argument("--sdk-eager-init", action="store_true", help=f"{SDK_LAYER}: keep the SDK's own __init__ files")
     args = parser.parse_args(argv)
     try:
         target_python(args.python)  # before pip runs: a missing interpreter fails the build at once
-        if args.layer_dir is not None:
+        if args.only == SDK_LAYER:
+            layer = args.layer_dir or args.out / SDK_LAYER
+            built = {SDK_LAYER: build_sdk(layer, python=args.python, lazy_init=not args.sdk_eager_init)}
+        elif args.layer_dir is not None:
             if args.only is None:
                 parser.error("--layer-dir needs --only")
             builder = build_library if args.only == "genesys-auth" else build_extension
             built = {args.only: builder(args.layer_dir, python=args.python)}
         else:
             built = build(args.out, args.only, python=args.python)
+            if args.only is None:  # make build: all three (build() itself stays the two the e2e tests use)
+                layer = args.out / SDK_LAYER
+                built[SDK_LAYER] = build_sdk(layer, python=args.python, lazy_init=not args.sdk_eager_init)
     except TargetPythonMissing as exc:
         print(f"build_layers: {exc}", file=sys.stderr)
         return 2

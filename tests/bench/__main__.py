@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["core", "storm", "pool", "extension", "extension_burst", "coldstart"]
+SECTIONS = ["core", "storm", "pool", "extension", "extension_burst", "coldstart", "sdk"]
 
 
 def main() -> int:

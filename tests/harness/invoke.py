@@ -39,7 +39,7 @@ from tests.harness.lambda_sandbox import LambdaSandbox, SandboxInitError
 
 ROOT = Path(__file__).resolve().parents[2]
 #: ContentUri of a layer in template.yaml -> the directory extension/build_layers.py builds for it.
-BUILT_LAYERS = {"layer": "genesys-auth", "extension": "genesys-token"}
+BUILT_LAYERS = {"layer": "genesys-auth", "extension": "genesys-token", "sdk": "genesys-sdk"}
 STACK_NAME = "genesys"
 #: Environment variables that name the secret of an admin client (the rotation's), not app credentials.
 ADMIN_SECRET_VARIABLES = {"GENESYS_ADMIN_SECRET_ID"}

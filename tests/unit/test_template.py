@@ -248,7 +248,7 @@ def test_alarms_have_actions_only_when_a_topic_is_given(rendered: dict[str, Any]
 def test_every_function_logs_json_to_its_own_group_with_the_retention_parameter(rendered: dict[str, Any]) -> None:
     resources = rendered["Resources"]
     functions = {name: spec for name, spec in resources.items() if spec["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ExampleFunction", "RotationFunction"}
+    assert set(functions) == {"ExampleFunction", "RotationFunction", "SdkExampleFunction"}
     groups = set()
     for name, spec in functions.items():
         logging = spec["Properties"]["LoggingConfig"]
