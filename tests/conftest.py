@@ -19,6 +19,7 @@ import pytest
 
 from genesys_auth import GenesysAuthError, GenesysClient, Settings
 from tests.harness.aws import FAKE_CREDENTIALS, MotoServer, app_env, create_credentials_secret, patched_environ
+from tests.harness.container import Container, start_containers
 from tests.harness.genesys_emulator import GenesysEmulator, OAuthClient
 
 # Never let a test reach real AWS: fake credentials and a dead endpoint until moto starts.
@@ -84,6 +85,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def leaks() -> LeakWatch:
     return LEAKS
+
+
+@pytest.fixture
+def fleet(leaks: LeakWatch) -> Iterator[Callable[..., list[Container]]]:
+    """Start emulated containers (separate processes); every one is stopped and its output fed
+    to the leak watch at the end of the test."""
+    started: list[Container] = []
+
+    def start(env: dict[str, str], n: int) -> list[Container]:
+        containers = start_containers(env, n)
+        started.extend(containers)
+        return containers
+
+    yield start
+    for container in started:
+        leaks.feed(container.stop())
 
 
 @pytest.fixture(scope="session")

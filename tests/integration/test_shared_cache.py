@@ -11,16 +11,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from genesys_auth import Deadline
 from genesys_auth.dynamodb import DynamoTokenStore
 from genesys_auth.shared import SharedSource
-from tests.conftest import App, LeakWatch
+from tests.conftest import App
 from tests.harness.aws import MotoServer, create_token_table
-from tests.harness.container import Container, broadcast, start_containers
+from tests.harness.container import Container, broadcast
 
 ORG = "/api/v2/organizations/me"
 
@@ -28,20 +28,6 @@ ORG = "/api/v2/organizations/me"
 @pytest.fixture
 def table(moto: MotoServer) -> str:
     return create_token_table(moto)
-
-
-@pytest.fixture
-def fleet(leaks: LeakWatch) -> Iterator[Callable[..., list[Container]]]:
-    started: list[Container] = []
-
-    def start(env: dict[str, str], n: int) -> list[Container]:
-        containers = start_containers(env, n)
-        started.extend(containers)
-        return containers
-
-    yield start
-    for container in started:
-        leaks.feed(container.stop())
 
 
 def item(app: App, table: str) -> dict[str, object]:

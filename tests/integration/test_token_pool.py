@@ -15,24 +15,10 @@ import pytest
 from genesys_auth import GenesysClient, RateLimitedError
 from tests.conftest import App, LeakWatch
 from tests.harness.aws import MotoServer, create_credentials_secret, create_token_table
-from tests.harness.container import Container, broadcast, start_containers
+from tests.harness.container import Container, broadcast
 from tests.harness.genesys_emulator import GenesysEmulator
 
 ME = "/api/v2/organizations/me"
-
-
-@pytest.fixture
-def fleet(leaks: LeakWatch) -> Iterator[Callable[..., list[Container]]]:
-    started: list[Container] = []
-
-    def start(env: dict[str, str], n: int) -> list[Container]:
-        containers = start_containers(env, n)
-        started.extend(containers)
-        return containers
-
-    yield start
-    for container in started:
-        leaks.feed(container.stop())
 
 
 def limited_app(moto: MotoServer, leaks: LeakWatch, **limits: object) -> tuple[GenesysEmulator, App]:
