@@ -197,6 +197,7 @@ def run_library(
             login_url=emulator.url,
             api_url=emulator.url,
             token_table=stack.table,
+            token_kms_key=stack.key_arn,
         )
     )
 
@@ -230,6 +231,7 @@ def test_a_user_with_only_the_consumer_policy_gets_tokens_and_shares_them(
     # GetItem and both UpdateItems (lease, publish) were allowed: the token is in the shared table.
     item = token_item(auth_moto, stack)
     assert item is not None and int(item["version"]["N"]) >= 1
+    assert "sealed_token" in item and "access_token" not in item  # kms:Encrypt was allowed too
     # A second container with the same rights takes it from the table instead of minting.
     other = run_library(auth_moto, keys, stack, emulator, monkeypatch)
     assert other.token_info().fingerprint == client.token_info().fingerprint
@@ -296,3 +298,22 @@ def test_moto_checks_actions_not_resources_nor_conditions(auth_moto: AuthMoto, s
     )
     # Allowed although the key is token#...: moto ignores dynamodb:LeadingKeys. AWS would deny it.
     auth_moto.client("dynamodb", wrong_prefix).get_item(TableName=stack.table, Key=key)
+
+
+def test_without_the_encryption_statement_nothing_is_shared_and_the_call_still_works(
+    auth_moto: AuthMoto,
+    stack: Stack,
+    emulator: GenesysEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kms:Encrypt denied: the token is not written to the table (neither sealed nor in the clear)."""
+    keys = auth_moto.user(for_moto(consumer_policy(stack), without="TokenEncryption"))
+    client = run_library(auth_moto, keys, stack, emulator, monkeypatch)
+    assert client.get("/api/v2/organizations/me").status_code == 200
+    item = token_item(auth_moto, stack) or {}
+    assert "access_token" not in item and "sealed_token" not in item
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name.startswith("genesys_auth") and r.levelname == "WARNING"
+    ]
+    assert any("shared token cache unavailable" in message and "KMS" in message for message in warnings), warnings
