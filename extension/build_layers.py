@@ -121,8 +121,8 @@ def _requirements() -> list[str]:
     return keep
 
 
-def _dependencies(target: Path, platform: str, python_version: str) -> None:
-    """genesys_auth's dependencies (minus the runtime's boto3), at the tested versions, into ``target``."""
+def _pip_install(target: Path, requirements: list[str], platform: str, python_version: str) -> None:
+    """``requirements`` for the Lambda platform, at the tested versions (constraints.txt), into ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run(  # noqa: S603 - fixed argv: pip with the requirements of layer/pyproject.toml
         [
@@ -145,11 +145,16 @@ def _dependencies(target: Path, platform: str, python_version: str) -> None:
             "--only-binary=:all:",
             "--constraint",
             str(CONSTRAINTS),
-            *_requirements(),
+            *requirements,
         ],
         check=True,
     )
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts are no use in a layer
+
+
+def _dependencies(target: Path, platform: str, python_version: str) -> None:
+    """genesys_auth's dependencies (minus the runtime's boto3), at the tested versions, into ``target``."""
+    _pip_install(target, _requirements(), platform, python_version)
 
 
 def _site(target: Path, platform: str, python_version: str) -> None:
@@ -275,32 +280,7 @@ def build_sdk(
     shutil.rmtree(layer / "python", ignore_errors=True)
     shutil.rmtree(layer / SDK_LAYER, ignore_errors=True)
     lib = layer / SDK_LAYER / "lib"
-    lib.mkdir(parents=True)
-    subprocess.run(  # noqa: S603 - fixed argv: pip with the requirements of layer/pyproject.toml
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "--target",
-            str(lib),
-            "--platform",
-            platform,
-            "--implementation",
-            "cp",
-            "--python-version",
-            python_version,
-            "--only-binary=:all:",
-            "--constraint",
-            str(CONSTRAINTS),
-            *_sdk_requirements(),
-        ],
-        check=True,
-    )
-    shutil.rmtree(lib / "bin", ignore_errors=True)
+    _pip_install(lib, _sdk_requirements(), platform, python_version)
     (layer / "python").mkdir()
     shutil.move(lib / SDK_PACKAGE, layer / "python" / SDK_PACKAGE)
     init = layer / "python" / SDK_PACKAGE / "__init__.py"
