@@ -179,7 +179,7 @@ class AwsService:
         if not self._clients and self._fixed is None:
             # The first call imports boto3 and builds a client: pay for that before sizing the try,
             # so the budget is cut from the time really left.
-            self.client(BUDGETS[-1] if self.budget(deadline) is None else self.budget(deadline) or BUDGETS[-1])
+            self.client(self.budget(deadline) or BUDGETS[-1])
         while True:
             budget = self.budget(deadline)
             if budget is None:

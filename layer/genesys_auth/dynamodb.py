@@ -53,7 +53,7 @@ TTL_MARGIN_SECONDS = 86400
 #: milliseconds, and a table that does not must leave time for the direct mint it degrades to.
 TABLE_SHARE = 1 / 3
 TABLE_CALL_CAP = 2.0
-#: Longest lease the library ever takes (``shared.LEASE_MAX_SECONDS``); a lease a reader sees
+#: Longest lease the library ever takes (``shared`` sizes leases up to it); a lease a reader sees
 #: further away than this (a corrupt item, a skewed clock) is treated as lapsed.
 LONGEST_LEASE_SECONDS = 15.0
 PER_CLIENT = "per-client"

@@ -86,7 +86,6 @@ class PoolState:
         self._hot_until: dict[int, float] = {}
         #: Tokens this process minted for a slot it opened, not yet observed (per-client check).
         self._fresh: dict[str, int] = {}
-        self.switches = 0
 
     # -- what the tiers below tell it --------------------------------------------------------------
 
@@ -129,10 +128,6 @@ class PoolState:
             was_hot = self._hot_until.get(slot, 0.0) > now
             self._hot_until[slot] = now + max(1.0, load.reset)
             return not was_hot
-
-    def hot(self, slot: int) -> bool:
-        with self._lock:
-            return self._hot_until.get(slot, 0.0) > self._clock()
 
     # -- the choice --------------------------------------------------------------------------------
 

@@ -205,7 +205,6 @@ class TokenProvider:
                     log.warning("could not move to pool slot %d (%s); staying on slot %d", target, exc.kind, self._slot)
                     self._postpone(current)
                     return current
-            self.pool.switches += 1
             self.metrics.count("PoolSwitched")
             return self._token
         finally:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 
 from .deadline import Deadline
-from .dynamodb import PER_CLIENT, DynamoTokenStore, Lease, LeaseTaken, Record, StoreUnavailable
+from .dynamodb import LONGEST_LEASE_SECONDS, PER_CLIENT, DynamoTokenStore, Lease, LeaseTaken, Record, StoreUnavailable
 from .errors import UnavailableError
 from .lease import CLOCK_SLACK_SECONDS
 from .metrics import Metrics
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: Bounds of the lease: long enough for a mint with a retry, short enough that a dead holder
 #: costs the fleet seconds, not the rest of an invocation (Powertools' idempotency lock).
 LEASE_MIN_SECONDS = 3.0
-LEASE_MAX_SECONDS = 15.0
+LEASE_MAX_SECONDS = LONGEST_LEASE_SECONDS  # one knob, kept beside the lease it bounds
 #: Polling of waiters (a wait for another container, not a retry): jittered, 50 ms growing to 0.5 s.
 POLL = RetryPolicy(base=0.05, cap=0.5, floor=0.05)
 #: After the table fails, mint directly for this long before trying it again.

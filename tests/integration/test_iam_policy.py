@@ -211,6 +211,10 @@ def token_item(auth_moto: AuthMoto, stack: Stack) -> dict[str, Any] | None:
     return item
 
 
+def _library_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("genesys_auth") and r.levelname == "WARNING"]
+
+
 def test_the_policy_names_this_stacks_resources(stack: Stack) -> None:
     resources = {s["Sid"]: s["Resource"] for s in consumer_policy(stack)["Statement"]}
     assert resources == {
@@ -264,9 +268,7 @@ def test_without_the_table_statement_the_cache_degrades_and_says_so(
     client = run_library(auth_moto, keys, stack, emulator, monkeypatch)
     assert client.get("/api/v2/organizations/me").status_code == 200
     assert token_item(auth_moto, stack) is None  # nothing could be shared
-    warnings = [
-        r.getMessage() for r in caplog.records if r.name.startswith("genesys_auth") and r.levelname == "WARNING"
-    ]
+    warnings = _library_warnings(caplog)
     assert any("shared token cache unavailable" in message for message in warnings), warnings
 
 
@@ -313,7 +315,5 @@ def test_without_the_encryption_statement_nothing_is_shared_and_the_call_still_w
     assert client.get("/api/v2/organizations/me").status_code == 200
     item = token_item(auth_moto, stack) or {}
     assert "access_token" not in item and "sealed_token" not in item
-    warnings = [
-        r.getMessage() for r in caplog.records if r.name.startswith("genesys_auth") and r.levelname == "WARNING"
-    ]
+    warnings = _library_warnings(caplog)
     assert any("shared token cache unavailable" in message and "KMS" in message for message in warnings), warnings
